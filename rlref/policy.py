@@ -1,0 +1,118 @@
+"""Policies as arrays: ``pi[s, a]`` (stationary) or ``pi[h, s, a]`` (finite horizon).
+
+A policy is a plain float64 array whose last axis is a probability distribution over actions.
+These helpers build and validate them; they never wrap them in objects.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import log_softmax
+
+from rlref._checks import as_float_array, check_distribution, check_finite, check_positive
+from rlref.mdp import TabularMDP
+
+__all__ = [
+    "uniform_policy",
+    "greedy_policy",
+    "softmax_policy",
+    "validate_policy",
+    "deterministic_policy",
+    "stage_policy",
+    "log_policy",
+]
+
+
+def _policy_shape(mdp: TabularMDP, stages: bool) -> tuple[int, ...]:
+    S, A = mdp.num_states, mdp.num_actions
+    return (mdp.horizon, S, A) if stages and mdp.horizon is not None else (S, A)
+
+
+def uniform_policy(mdp: TabularMDP, stages: bool = False) -> np.ndarray:
+    """π(a|s) = 1/A for every state (and every stage if ``stages`` and the MDP is episodic)."""
+    shape = _policy_shape(mdp, stages)
+    return np.full(shape, 1.0 / mdp.num_actions)
+
+
+def greedy_policy(q: np.ndarray, tie_tol: float = 1e-10, ties: str = "uniform") -> np.ndarray:
+    """The greedy policy of ``q[..., s, a]``.
+
+    π(a|s) = 1/|𝒜*(s)| for a ∈ 𝒜*(s) = {a : Q(s,a) ≥ max_b Q(s,b) − tie_tol}, and 0 otherwise
+    (``ties="uniform"``); ``ties="first"`` puts all mass on the lowest-index maximizer, giving a
+    deterministic policy. Uniform tie-breaking makes the map q -> π permutation-equivariant.
+
+    Shapes: q[..., s, a] -> π[..., s, a].
+    """
+    q = as_float_array("q", q)
+    check_finite("q", q)
+    if q.ndim < 1 or q.shape[-1] == 0:
+        raise ValueError(f"q must have a non-empty action axis, got shape {q.shape}")
+    if tie_tol < 0:
+        raise ValueError(f"tie_tol must be >= 0, got {tie_tol!r}")
+    if ties == "first":
+        pi = np.zeros_like(q)
+        np.put_along_axis(pi, np.argmax(q, axis=-1)[..., None], 1.0, axis=-1)
+        return pi
+    if ties != "uniform":
+        raise ValueError(f"ties must be 'uniform' or 'first', got {ties!r}")
+    best = q >= q.max(axis=-1, keepdims=True) - tie_tol
+    return best / best.sum(axis=-1, keepdims=True)
+
+
+def softmax_policy(q: np.ndarray, temperature: float = 1.0, pi_ref: np.ndarray | None = None) -> np.ndarray:
+    """Boltzmann policy π(a|s) ∝ π_ref(a|s) · exp(Q(s,a) / τ), computed in log space.
+
+    With ``pi_ref=None`` the reference is uniform (plain softmax). Actions with π_ref = 0 get
+    probability 0. Shapes: q[..., s, a], pi_ref broadcastable -> π[..., s, a].
+    Raises ValueError if the temperature is <= 0.
+    """
+    tau = check_positive("temperature", temperature)
+    q = as_float_array("q", q)
+    check_finite("q", q)
+    logits = q / tau
+    if pi_ref is not None:
+        ref = as_float_array("pi_ref", pi_ref)
+        check_distribution("pi_ref", ref)
+        with np.errstate(divide="ignore"):
+            logits = logits + np.log(ref)
+    return np.exp(log_softmax(logits, axis=-1))
+
+
+def deterministic_policy(actions: np.ndarray, num_actions: int) -> np.ndarray:
+    """One-hot policy π(a|s) = 1[a = actions[s]] from integer ``actions[..., s]``."""
+    actions = np.asarray(actions)
+    if not np.issubdtype(actions.dtype, np.integer):
+        raise ValueError(f"actions must be integers, got dtype {actions.dtype}")
+    if actions.size and (actions.min() < 0 or actions.max() >= num_actions):
+        bad = actions[(actions < 0) | (actions >= num_actions)].ravel()[0]
+        raise ValueError(f"actions must lie in [0, {num_actions}), found {bad}")
+    return np.eye(num_actions)[actions]
+
+
+def validate_policy(mdp: TabularMDP, pi: np.ndarray, name: str = "pi") -> np.ndarray:
+    """Check that ``pi`` is a policy for ``mdp`` and return it as float64.
+
+    Accepts ``pi[s, a]``, or ``pi[h, s, a]`` for a finite-horizon MDP. Raises ValueError naming
+    the bad shape, the first negative entry or the first state whose row does not sum to 1.
+    """
+    pi = as_float_array(name, pi, ndim=(2, 3))
+    S, A = mdp.num_states, mdp.num_actions
+    ok = {(S, A)}
+    if mdp.horizon is not None:
+        ok.add((mdp.horizon, S, A))
+    if pi.shape not in ok:
+        raise ValueError(f"{name} must have shape {sorted(ok)} for this MDP, got {pi.shape}")
+    check_distribution(name, pi)
+    return pi
+
+
+def stage_policy(pi: np.ndarray, h: int) -> np.ndarray:
+    """``pi[h]`` for a staged policy, ``pi`` itself for a stationary one."""
+    return pi[h] if pi.ndim == 3 else pi
+
+
+def log_policy(pi: np.ndarray) -> np.ndarray:
+    """log π with log 0 = -inf and no warning."""
+    with np.errstate(divide="ignore"):
+        return np.log(pi)
+
