@@ -42,14 +42,14 @@ def _validate_sparse_rows(P: sp.csr_matrix, S: int, A: int) -> None:
         k = int(np.argmax(data < 0))
         row = int(np.searchsorted(P.indptr, k, side="right") - 1)
         s, a = divmod(row, A)
-        raise ValueError(f"P must be non-negative; P[s={s}, a={a}, s'={int(P.indices[k])}] = {data[k]!r}")
+        raise ValueError(f"P must be non-negative; P[s={s}, a={a}, s'={int(P.indices[k])}] = {float(data[k])!r}")
     sums = np.asarray(P.sum(axis=1)).ravel()
     bad = np.abs(sums - 1.0) > DIST_ATOL
     if np.any(bad):
         row = int(np.argmax(bad))
         s, a = divmod(row, A)
         raise ValueError(
-            f"P(·|s={s}, a={a}) must sum to 1 (row {row} of the (S·A, S) sparse matrix); it sums to {sums[row]!r}"
+            f"P(·|s={s}, a={a}) must sum to 1 (row {row} of the (S·A, S) sparse matrix); it sums to {float(sums[row])!r}"
         )
 
 
@@ -171,10 +171,10 @@ class TabularMDP:
                 for a in range(A):
                     p_stay = self._p_row(int(s), a)[int(s)] if not stage_P else np.min(self.P[:, s, a, s])
                     if abs(p_stay - 1.0) > DIST_ATOL:
-                        raise ValueError(f"terminal state {s} must be absorbing; P(s'={s}|s={s}, a={a}) = {p_stay!r}")
+                        raise ValueError(f"terminal state {s} must be absorbing; P(s'={s}|s={s}, a={a}) = {float(p_stay)!r}")
                     rr = np.abs(self.r[..., s, a]).max()
                     if rr != 0.0:
-                        raise ValueError(f"terminal state {s} must earn zero reward; r[s={s}, a={a}] = {rr!r}")
+                        raise ValueError(f"terminal state {s} must earn zero reward; r[s={s}, a={a}] = {float(rr)!r}")
             term = term.copy()
             term.setflags(write=False)
             set_(self, "terminal", term)

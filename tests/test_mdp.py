@@ -1,0 +1,182 @@
+"""TabularMDP: construction, validation, read-only storage, dense/sparse agreement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rlref import TabularMDP
+from rlref.policy import uniform_policy
+
+
+def random_P(rng: np.random.Generator, S: int, A: int) -> np.ndarray:
+    return rng.dirichlet(np.ones(S), size=(S, A))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31), S=st.integers(1, 7), A=st.integers(1, 4))
+def test_sparse_and_dense_storage_define_the_same_mdp(seed: int, S: int, A: int) -> None:
+    """The (S·A, S) sparse layout (row s·A + a = P(·|s,a)) is the same kernel as P[s, a, s']."""
+    rng = np.random.default_rng(seed)
+    P = random_P(rng, S, A)
+    R3 = rng.normal(size=(S, A, S))
+    dense = TabularMDP(P, R3, gamma=0.9)
+    sparse = TabularMDP(sp.csr_matrix(P.reshape(S * A, S)), R3, gamma=0.9)
+    assert sparse.is_sparse and not dense.is_sparse
+    np.testing.assert_allclose(sparse.r, dense.r, atol=1e-12)
+    # r[s, a] = Σ_s' P(s'|s,a) R(s,a,s'), computed independently with a loop
+    r_loop = np.array([[sum(P[s, a, t] * R3[s, a, t] for t in range(S)) for a in range(A)] for s in range(S)])
+    np.testing.assert_allclose(dense.r, r_loop, atol=1e-12)
+    v = rng.normal(size=S)
+    np.testing.assert_allclose(sparse.expected_next(v), dense.expected_next(v), atol=1e-12)
+    pi = rng.dirichlet(np.ones(A), size=S)
+    np.testing.assert_allclose(sparse.policy_transition(pi).toarray(), dense.policy_transition(pi), atol=1e-12)
+    np.testing.assert_allclose(sparse.dense_P(), P, atol=1e-15)
+    # P_π rows are distributions
+    np.testing.assert_allclose(dense.policy_transition(pi).sum(axis=1), 1.0, atol=1e-12)
+
+
+def test_arrays_are_read_only_copies() -> None:
+    P = np.full((2, 1, 2), 0.5)
+    R = np.zeros((2, 1))
+    mdp = TabularMDP(P, R, gamma=0.5)
+    P[0, 0, 0] = 7.0  # the caller's array is not aliased
+    assert mdp.P[0, 0, 0] == 0.5
+    with pytest.raises(ValueError):
+        mdp.P[0, 0, 0] = 1.0
+    with pytest.raises(ValueError):
+        mdp.r[0, 0] = 1.0
+    with pytest.raises(ValueError):
+        mdp.mu0[0] = 1.0
+
+
+def test_finite_horizon_stage_dependent() -> None:
+    rng = np.random.default_rng(0)
+    H, S, A = 3, 4, 2
+    P = rng.dirichlet(np.ones(S), size=(H, S, A))
+    R = rng.normal(size=(H, S, A))
+    mdp = TabularMDP(P, R, horizon=H)
+    assert mdp.is_finite_horizon and mdp.is_stage_dependent and mdp.gamma == 1.0
+    np.testing.assert_allclose(mdp.reward(2), R[2])
+    v = rng.normal(size=S)
+    np.testing.assert_allclose(mdp.expected_next(v, h=1), P[1] @ v)
+    with pytest.raises(ValueError, match="stage h"):
+        mdp.reward()
+    # a stationary P with a staged reward is also stage dependent
+    mdp2 = TabularMDP(P[0], R, horizon=H)
+    assert mdp2.is_stage_dependent
+    # a stationary finite-horizon MDP is not
+    assert not TabularMDP(P[0], R[0], horizon=H).is_stage_dependent
+
+
+def test_default_mu0_is_uniform_and_terminal_states_validated() -> None:
+    P = np.zeros((3, 2, 3))
+    P[0, :, 1] = 1.0
+    P[1, :, 2] = 1.0
+    P[2, :, 2] = 1.0
+    R = np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
+    mdp = TabularMDP(P, R, gamma=0.9, terminal=np.array([False, False, True]))
+    np.testing.assert_allclose(mdp.mu0, 1 / 3)
+    with pytest.raises(ValueError, match="terminal state 1 must be absorbing"):
+        TabularMDP(P, R, gamma=0.9, terminal=np.array([False, True, True]))
+    R_bad = R.copy()
+    R_bad[2, 1] = 1.0
+    with pytest.raises(ValueError, match="terminal state 2 must earn zero reward"):
+        TabularMDP(P, R_bad, gamma=0.9, terminal=np.array([False, False, True]))
+    with pytest.raises(ValueError, match="boolean mask"):
+        TabularMDP(P, R, gamma=0.9, terminal=np.array([0, 0, 1]))
+
+
+# ---------------------------------------------------------------- one test per kind of bad input
+P_OK = np.full((2, 2, 2), 0.5)
+R_OK = np.zeros((2, 2))
+
+
+def test_rejects_non_stochastic_rows() -> None:
+    P = P_OK.copy()
+    P[1, 0] = [0.5, 0.6]
+    with pytest.raises(ValueError, match=r"P\[1, 0, :\] must sum to 1"):
+        TabularMDP(P, R_OK, gamma=0.9)
+
+
+def test_rejects_negative_probabilities() -> None:
+    P = P_OK.copy()
+    P[0, 1] = [1.5, -0.5]
+    with pytest.raises(ValueError, match=r"P must be non-negative; P\[0, 1, 1\] = -0.5"):
+        TabularMDP(P, R_OK, gamma=0.9)
+
+
+def test_rejects_negative_sparse_probabilities_naming_the_pair() -> None:
+    P = P_OK.copy().reshape(4, 2)
+    P[3] = [1.5, -0.5]
+    with pytest.raises(ValueError, match=r"P\[s=1, a=1, s'=1\] = -0.5"):
+        TabularMDP(sp.csr_matrix(P), R_OK, gamma=0.9)
+
+
+def test_rejects_sparse_rows_not_summing_to_one() -> None:
+    P = P_OK.copy().reshape(4, 2)
+    P[2] = [0.2, 0.2]
+    with pytest.raises(ValueError, match=r"P\(·\|s=1, a=0\) must sum to 1"):
+        TabularMDP(sp.csr_matrix(P), R_OK, gamma=0.9)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_rejects_non_finite_rewards(bad: float) -> None:
+    R = R_OK.copy()
+    R[1, 1] = bad
+    with pytest.raises(ValueError, match=r"R must be finite; R\[1, 1\]"):
+        TabularMDP(P_OK, R, gamma=0.9)
+
+
+def test_rejects_shape_mismatch() -> None:
+    with pytest.raises(ValueError, match="R must have shape"):
+        TabularMDP(P_OK, np.zeros((3, 2)), gamma=0.9)
+    with pytest.raises(ValueError, match="matching state axes"):
+        TabularMDP(np.full((2, 2, 3), 1 / 3), R_OK, gamma=0.9)
+    with pytest.raises(ValueError, match="mu0 must have shape"):
+        TabularMDP(P_OK, R_OK, gamma=0.9, mu0=[1.0])
+
+
+@pytest.mark.parametrize("gamma", [1.0, -0.1, 1.5, np.nan])
+def test_rejects_gamma_outside_unit_interval(gamma: float) -> None:
+    with pytest.raises(ValueError, match=r"gamma must lie in \[0, 1\)"):
+        TabularMDP(P_OK, R_OK, gamma=gamma)
+
+
+def test_finite_horizon_allows_gamma_one_but_rejects_bad_horizons() -> None:
+    assert TabularMDP(P_OK, R_OK, horizon=2, gamma=1.0).gamma == 1.0
+    for H in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="horizon must be a positive integer"):
+            TabularMDP(P_OK, R_OK, horizon=H)
+    with pytest.raises(ValueError, match="4-d P"):
+        TabularMDP(np.stack([P_OK, P_OK]), R_OK, gamma=0.9)
+    with pytest.raises(ValueError, match="stages but horizon"):
+        TabularMDP(np.stack([P_OK, P_OK]), R_OK, horizon=3)
+
+
+def test_missing_gamma_is_explained() -> None:
+    with pytest.raises(ValueError, match="gamma is required"):
+        TabularMDP(P_OK, R_OK)
+
+
+def test_rejects_bad_mu0() -> None:
+    with pytest.raises(ValueError, match="mu0"):
+        TabularMDP(P_OK, R_OK, gamma=0.9, mu0=[0.7, 0.7])
+
+
+def test_large_sparse_mdp_is_never_densified() -> None:
+    """S = 10^5 with 5 successors per pair: construction and operators stay sparse (O(nnz))."""
+    rng = np.random.default_rng(1)
+    S, A, k = 100_000, 3, 5
+    rows = np.repeat(np.arange(S * A), k)
+    cols = rng.integers(0, S, size=S * A * k)
+    vals = rng.dirichlet(np.ones(k), size=S * A).ravel()
+    P = sp.csr_matrix((vals, (rows, cols)), shape=(S * A, S))
+    mdp = TabularMDP(P, rng.normal(size=(S, A)), gamma=0.95)
+    assert mdp.is_sparse and mdp.num_states == S and mdp.num_actions == A
+    Ppi = mdp.policy_transition(uniform_policy(mdp))
+    assert sp.issparse(Ppi) and Ppi.nnz <= S * A * k
+    np.testing.assert_allclose(np.asarray(Ppi.sum(axis=1)).ravel(), 1.0, atol=1e-12)

@@ -1,0 +1,73 @@
+"""Policy helpers: greedy with ties, softmax toward a reference, validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rlref import TabularMDP
+from rlref.policy import deterministic_policy, greedy_policy, softmax_policy, uniform_policy, validate_policy
+
+MDP = TabularMDP(np.full((3, 2, 3), 1 / 3), np.zeros((3, 2)), horizon=4)
+
+
+def test_greedy_splits_ties_uniformly_and_first_is_deterministic() -> None:
+    q = np.array([[1.0, 3.0, 3.0], [0.0, 0.0, 0.0], [5.0, 1.0, 2.0]])
+    np.testing.assert_allclose(greedy_policy(q), [[0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3], [1, 0, 0]])
+    np.testing.assert_allclose(greedy_policy(q, ties="first"), [[0, 1, 0], [1, 0, 0], [1, 0, 0]])
+    # values within tie_tol of the max count as tied
+    np.testing.assert_allclose(greedy_policy([[1.0, 1.0 - 1e-12]]), [[0.5, 0.5]])
+    np.testing.assert_allclose(greedy_policy([[1.0, 1.0 - 1e-12]], tie_tol=0.0), [[1.0, 0.0]])
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31), S=st.integers(1, 5), A=st.integers(1, 5))
+def test_greedy_is_permutation_equivariant_and_maximizes(seed: int, S: int, A: int) -> None:
+    rng = np.random.default_rng(seed)
+    q = rng.integers(0, 3, size=(S, A)).astype(float)  # many ties
+    pi = greedy_policy(q)
+    perm = rng.permutation(A)
+    np.testing.assert_allclose(greedy_policy(q[:, perm]), pi[:, perm])
+    np.testing.assert_allclose((pi * q).sum(axis=1), q.max(axis=1))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31), tau=st.floats(1e-3, 1e3))
+def test_softmax_matches_direct_formula(seed: int, tau: float) -> None:
+    """π ∝ π_ref · exp(Q/τ), compared with the direct (shifted) exponentials."""
+    rng = np.random.default_rng(seed)
+    q = rng.normal(size=(4, 3)) * 5
+    ref = rng.dirichlet(np.ones(3), size=4)
+    w = ref * np.exp((q - q.max(axis=1, keepdims=True)) / tau)
+    np.testing.assert_allclose(softmax_policy(q, tau, ref), w / w.sum(axis=1, keepdims=True), rtol=1e-10, atol=1e-300)
+
+
+def test_softmax_is_overflow_free_and_respects_zero_reference_mass() -> None:
+    pi = softmax_policy(np.array([[1e6, 0.0, -1e6]]), temperature=1e-6, pi_ref=np.array([[0.0, 0.5, 0.5]]))
+    np.testing.assert_allclose(pi, [[0.0, 1.0, 0.0]])
+    assert np.all(np.isfinite(pi))
+
+
+def test_validate_policy_accepts_stationary_and_staged() -> None:
+    validate_policy(MDP, uniform_policy(MDP))
+    assert uniform_policy(MDP, stages=True).shape == (4, 3, 2)
+    validate_policy(MDP, uniform_policy(MDP, stages=True))
+
+
+def test_validate_policy_errors() -> None:
+    with pytest.raises(ValueError, match="pi must have shape"):
+        validate_policy(MDP, np.full((2, 2), 0.5))
+    bad = uniform_policy(MDP)
+    bad[2] = [0.9, 0.2]
+    with pytest.raises(ValueError, match=r"pi\[2, :\] must sum to 1"):
+        validate_policy(MDP, bad)
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        softmax_policy(np.zeros((1, 2)), temperature=0.0)
+    with pytest.raises(ValueError, match="ties must be"):
+        greedy_policy(np.zeros((1, 2)), ties="random")
+    with pytest.raises(ValueError, match=r"actions must lie in \[0, 2\)"):
+        deterministic_policy(np.array([0, 2]), 2)
+    with pytest.raises(ValueError, match="q must be finite"):
+        greedy_policy(np.array([[np.nan, 1.0]]))
