@@ -314,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  ERROR in {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
             failed.append(name)
             continue
-        print(f"   {len(report.claims)} claims, {sum(c.holds for c in report.claims)} hold, {time.perf_counter() - t0:.1f}s -> {args.out}/{name}.json")
+        n_hold = sum(c.holds for c in report.claims)
+        print(f"   {len(report.claims)} claims, {n_hold} hold, {time.perf_counter() - t0:.1f}s -> {args.out}/{name}.json")
         rows += [(name, c) for c in report.claims]
         if not report.all_hold:
             failed.append(name)
