@@ -68,6 +68,8 @@ class TabularMDP:
       terminal: optional boolean mask ``terminal[s]`` of absorbing terminal states. A terminal
         state must loop to itself with probability 1 and earn zero reward under every action.
       name: a label used in reprs and figures.
+      reward_axes: the layout of ``R`` — ``"sa"``, ``"sas"``, ``"hsa"`` or ``"hsas"``. Inferred from the
+        shape; required only when it is ambiguous (a 3-d R with H = S = A).
 
     Raises:
       ValueError on any malformed input, naming the argument, index and value.
@@ -80,6 +82,7 @@ class TabularMDP:
     mu0: Any = None
     terminal: Any = None
     name: str = "mdp"
+    reward_axes: str | None = None
     r: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -145,6 +148,18 @@ class TabularMDP:
                 allowed |= {(H, S, A), (H, S, A, S)}
             if R.shape not in allowed:
                 raise ValueError(f"R must have shape in {sorted(allowed)} (S={S}, A={A}, H={H}); got {R.shape}")
+            layouts = {"sa": (S, A), "sas": (S, A, S)}
+            if H is not None:
+                layouts |= {"hsa": (H, S, A), "hsas": (H, S, A, S)}
+            if self.reward_axes is not None:
+                if self.reward_axes not in layouts:
+                    raise ValueError(f"reward_axes must be one of {sorted(layouts)}, got {self.reward_axes!r}")
+                if layouts[self.reward_axes] != R.shape:
+                    raise ValueError(f"reward_axes={self.reward_axes!r} needs R of shape {layouts[self.reward_axes]}, got {R.shape}")
+            elif R.ndim == 3 and H is not None and (H, S, A) == (S, A, S):
+                raise ValueError(f"R of shape {R.shape} is ambiguous when H = S = A = {S}: pass reward_axes='sas' or 'hsa'")
+            else:
+                object.__setattr__(self, "reward_axes", next(k for k, v in layouts.items() if v == R.shape))
             set_(self, "R", _readonly(R))
             r = self._expected_reward_dense(R, S, A)
         set_(self, "r", _readonly(r))
@@ -182,7 +197,7 @@ class TabularMDP:
     # ------------------------------------------------------------------ construction helpers
     def _expected_reward_dense(self, R: np.ndarray, S: int, A: int) -> np.ndarray:
         H = self.horizon
-        if R.shape == (S, A) or (H is not None and R.shape == (H, S, A)):
+        if self.reward_axes in ("sa", "hsa"):
             return R
         # R[..., s, a, s'] -> r[..., s, a] = Σ_s' P(s'|s,a) R(s,a,s')
         if sp.issparse(self.P):

@@ -180,3 +180,22 @@ def test_large_sparse_mdp_is_never_densified() -> None:
     Ppi = mdp.policy_transition(uniform_policy(mdp))
     assert sp.issparse(Ppi) and Ppi.nnz <= S * A * k
     np.testing.assert_allclose(np.asarray(Ppi.sum(axis=1)).ravel(), 1.0, atol=1e-12)
+
+
+def test_ambiguous_reward_layout_must_be_named() -> None:
+    """With H = S = A a 3-d R could be R[s, a, s'] or R[h, s, a]: we refuse to guess."""
+    P = np.full((2, 2, 2), 0.5)
+    R = np.zeros((2, 2, 2))
+    R[:, :, 1] = 1.0
+    with pytest.raises(ValueError, match="ambiguous"):
+        TabularMDP(P, R, horizon=2)
+    as_transition = TabularMDP(P, R, horizon=2, reward_axes="sas")
+    np.testing.assert_allclose(as_transition.r, 0.5)
+    assert not as_transition.is_stage_dependent
+    as_stage = TabularMDP(P, R, horizon=2, reward_axes="hsa")
+    assert as_stage.is_stage_dependent
+    np.testing.assert_allclose(as_stage.reward(1), R[1])
+    with pytest.raises(ValueError, match="reward_axes="):
+        TabularMDP(P, R[0], horizon=2, reward_axes="sas")
+    with pytest.raises(ValueError, match="reward_axes must be one of"):
+        TabularMDP(P, R, horizon=2, reward_axes="xyz")

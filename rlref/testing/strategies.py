@@ -196,13 +196,7 @@ def tabular_mdps(
         if disc:
             H, g = None, draw(gamma_st)
         else:
-            # A stationary R[s, a, s'] of shape (S, A, S) is indistinguishable from a staged
-            # R[h, s, a] when H = S = A; TabularMDP reads it as R[h, s, a], so avoid H = S there.
-            ambiguous = rshape == "sas" and not staged_R and S == A
-            choices = [h for h in range(h_lo, h_hi + 1) if not (ambiguous and h == S)]
-            if not choices:
-                rshape, choices = "sa", [h_lo]
-            H, g = draw(st.sampled_from(choices)), None
+            H, g = draw(st.integers(h_lo, h_hi)), None
         rand_mu0 = _flag(draw, random_mu0)
         rng = np.random.default_rng(draw(_SEEDS))
 
@@ -216,7 +210,9 @@ def tabular_mdps(
         r_shape = ((H,) if staged_R else ()) + (S, A) + ((S,) if rshape == "sas" else ())
         R = rng.uniform(r_lo, r_hi, size=r_shape)
         mu0 = _simplex(rng, (S,)) if rand_mu0 else None
-        return TabularMDP(P, R, gamma=g, horizon=H, mu0=mu0, name=f"random(S={S}, A={A})")
+        # name the reward layout: with H = S = A a 3-d R would be ambiguous
+        axes = ("h" if staged_R else "") + rshape
+        return TabularMDP(P, R, gamma=g, horizon=H, mu0=mu0, name=f"random(S={S}, A={A})", reward_axes=axes)
 
     return build()
 
