@@ -9,9 +9,11 @@ Submodules:
   of the additive reward, best-of-N vs KL-RL (Yang et al. 2024).
 * :mod:`rlref.theory.policy_cliff` — the reward → policy map: discontinuity at ties, Lipschitz
   continuity under entropy regularization (Xu 2025).
+* :mod:`rlref.theory.correlated_proxies` — proxy/true-reward correlation under the reference
+  occupancy measure, reward hacking, and the χ² lower bound (Laidlaw, Singhal, Dragan 2024).
 """
 
-from rlref.theory import asymptotics, kl_regularized, policy_cliff
+from rlref.theory import asymptotics, correlated_proxies, kl_regularized, policy_cliff
 from rlref.theory.asymptotics import compare_alignment, rate_function, sum_distribution, tilt_for_budget
 from rlref.theory.kl_regularized import (
     best_of_n_distribution,
@@ -29,6 +31,7 @@ from rlref.theory.policy_cliff import argmax_policy, jump_curve, regularized_pol
 
 __all__ = [
     "asymptotics",
+    "correlated_proxies",
     "kl_regularized",
     "policy_cliff",
     "optimal_policy",
