@@ -22,16 +22,14 @@ from rlref.algorithms.preference_losses import (
     minimize_population_loss,
     pair_distribution,
     rpo_loss,
+    rto_plan,
     rto_token_rewards,
-    sequence_log_probs,
-    soft_backward_induction,
-    token_conditionals,
-    token_tree,
     xpo_bounded_below,
     xpo_loss,
 )
 from rlref.preferences import bradley_terry
 from rlref.reproduce import Context, Report, register
+from rlref.tokentree import TokenTree
 
 BETA = 0.5
 LD_ALPHA = 0.5
@@ -166,26 +164,24 @@ def run(ctx: Context) -> Report:
               tolerance=None, holds=all(x < y for x, y in zip(rare_mass["RPO"], rare_mass["DPO"], strict=True)))
 
     # (e) RTO on a token tree: token-wise DPO reward telescopes; planning with it recovers the optimum
-    tree = token_tree(3, 3)
+    tree = TokenTree(3, 3)
     trng = ctx.child_rng(3)
-    ref_tok = [trng.dirichlet(np.ones(tree.V) * 2, size=tree.V**h) for h in range(tree.L)]
+    ref_tok = trng.dirichlet(np.ones(tree.vocab_size) * 2, size=tree.num_prefixes)
     R = trng.normal(size=tree.num_sequences)
-    log_ref = sequence_log_probs(tree, ref_tok)
+    log_ref = tree.sequence_logprobs(ref_tok)
     pi_dpo = kl_regularized_optimum(R, np.exp(log_ref), BETA)
-    tok = token_conditionals(tree, pi_dpo)
+    tok = tree.policy_from_sequence_distribution(pi_dpo)
     rew = rto_token_rewards(tree, tok, ref_tok, BETA)
-    total = np.zeros(1)
-    for h in range(tree.L):
-        total = (total[:, None] + rew[h]).ravel()
+    total = tree.sequence_logprobs_from_log(rew)
     implicit = BETA * (np.log(pi_dpo) - log_ref)
-    ctx.claim("RTO: Σ_h β log π_dpo(a_h|s_h)/π_ref(a_h|s_h) = β log π_dpo(y)/π_ref(y) = r(y) − β log Z (telescoping)",
+    ctx.claim("RTO: Σ_t β log π_dpo(y_t|x_t)/π_ref(y_t|x_t) = β log π_dpo(y)/π_ref(y) = r(y) − β log Z (telescoping)",
               expected=0.0, measured=float(max(np.abs(total - implicit).max(), np.abs(implicit - (R - BETA * logsumexp(log_ref + R / BETA))).max())),
               tolerance=1e-10)
     rto_err = 0.0
     for beta2 in (0.25, BETA, 2.0):
-        plan = soft_backward_induction(tree, rew, ref_tok, beta2)
-        rto_err = max(rto_err, float(np.abs(np.exp(sequence_log_probs(tree, plan.policy)) - kl_regularized_optimum(R, np.exp(log_ref), beta2)).max()))
-    ctx.claim("RTO: exact KL-regularized planning (soft backward induction, KL strength β') with the dense token reward "
+        plan = rto_plan(tree, rew, ref_tok, beta2)
+        rto_err = max(rto_err, float(np.abs(tree.sequence_distribution(plan.policy) - kl_regularized_optimum(R, np.exp(log_ref), beta2)).max()))
+    ctx.claim("RTO: exact KL-regularized planning (rlref.solve.soft_value_iteration, KL strength β') with the dense token reward "
               "recovers the sequence-level KL-regularized optimum π_ref·exp(r/β')/Z", expected=0.0, measured=rto_err, tolerance=1e-10)
 
     # ---- figure

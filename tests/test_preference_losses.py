@@ -21,15 +21,13 @@ from rlref.algorithms.preference_losses import (
     minimize_population_loss,
     pair_distribution,
     rpo_loss,
+    rto_plan,
     rto_token_rewards,
-    sequence_log_probs,
-    soft_backward_induction,
-    token_conditionals,
-    token_tree,
     xpo_bounded_below,
     xpo_loss,
 )
 from rlref.preferences import bradley_terry
+from rlref.tokentree import TokenTree
 
 SETTINGS = settings(max_examples=15, deadline=None)
 
@@ -197,45 +195,31 @@ def test_bad_inputs_raise():
         dpo_loss(th, np.full((3, 3), 0.7), mu, ref, 1.0)
     with pytest.raises(ValueError, match="eta"):
         rpo_loss(th, P, mu, ref, 1.0, -1.0)
-    with pytest.raises(ValueError, match="V and L"):
-        token_tree(0, 2)
 
 
 # ----------------------------------------------------------------------------- RTO on a token tree
 def tree_instance(seed: int, V: int = 3, L: int = 3):
     rng = np.random.default_rng(seed)
-    tree = token_tree(V, L)
-    ref = [rng.dirichlet(np.ones(V) * 2, size=V**h) for h in range(L)]
-    R = rng.normal(size=V**L)
+    tree = TokenTree(V, L)
+    ref = rng.dirichlet(np.ones(V) * 2, size=tree.num_prefixes)
+    R = rng.normal(size=tree.num_sequences)
     return tree, ref, R
-
-
-def test_token_tree_indexing():
-    tree = token_tree(2, 3)
-    seqs = tree.sequences()
-    assert seqs.shape == (8, 3)
-    np.testing.assert_array_equal(seqs[5], [1, 0, 1])
-    ref = [np.full((2**h, 2), 0.5) for h in range(3)]
-    np.testing.assert_allclose(sequence_log_probs(tree, ref), np.log(1 / 8))
 
 
 @given(seed=st.integers(0, 10_000), beta=st.sampled_from([0.2, 1.0, 3.0]))
 @SETTINGS
 def test_rto_token_rewards_telescope_to_dpo_implicit_reward(seed, beta):
-    """Zhong et al. (2024): Σ_h β log π_dpo(a_h|s_h)/π_ref(a_h|s_h) = β log π_dpo(y)/π_ref(y) = r(y) − β log Z."""
+    """Zhong et al. (2024): Σ_t β log π_dpo(y_t|x_t)/π_ref(y_t|x_t) = β log π_dpo(y)/π_ref(y) = r(y) − β log Z."""
     tree, ref, R = tree_instance(seed)
-    log_ref = sequence_log_probs(tree, ref)
+    log_ref = tree.sequence_logprobs(ref)
     pi_dpo = kl_regularized_optimum(R, np.exp(log_ref), beta)
-    tok = token_conditionals(tree, pi_dpo)
-    np.testing.assert_allclose(sequence_log_probs(tree, tok), np.log(pi_dpo), atol=1e-12)
+    tok = tree.policy_from_sequence_distribution(pi_dpo)
+    np.testing.assert_allclose(tree.sequence_logprobs(tok), np.log(pi_dpo), atol=1e-12)
     rewards = rto_token_rewards(tree, tok, ref, beta)
-    seqs = tree.sequences()
     total = np.zeros(tree.num_sequences)
-    for i, y in enumerate(seqs):  # walk each sequence explicitly (independent of the reshape trick)
-        s = 0
-        for h, a in enumerate(y):
-            total[i] += rewards[h][s, a]
-            s = s * tree.V + a
+    for i, y in enumerate(tree.sequences):  # walk each response explicitly
+        for t, v in enumerate(y):
+            total[i] += rewards[tree.prefix_index(y[:t]), v]
     logZ = logsumexp(log_ref + R / beta)
     np.testing.assert_allclose(total, R - beta * logZ, atol=1e-10)
 
@@ -243,15 +227,21 @@ def test_rto_token_rewards_telescope_to_dpo_implicit_reward(seed, beta):
 @given(seed=st.integers(0, 10_000), beta=st.sampled_from([0.3, 1.0]), beta2=st.sampled_from([0.5, 2.0]))
 @SETTINGS
 def test_planning_with_rto_reward_recovers_kl_regularized_optimum(seed, beta, beta2):
-    """Soft backward induction with the dense RTO reward and KL strength β' gives the sequence
-    distribution π_ref exp(r/β')/Z: the token reward differs from r(y) by a constant."""
+    """Exact planning with the dense RTO reward and KL strength β' gives π_ref exp(r/β')/Z: the
+    token reward differs from r(y) by a constant."""
     tree, ref, R = tree_instance(seed)
-    log_ref = sequence_log_probs(tree, ref)
-    tok = token_conditionals(tree, kl_regularized_optimum(R, np.exp(log_ref), beta))
-    plan = soft_backward_induction(tree, rto_token_rewards(tree, tok, ref, beta), ref, beta2)
-    got = np.exp(sequence_log_probs(tree, plan.policy))
+    log_ref = tree.sequence_logprobs(ref)
+    tok = tree.policy_from_sequence_distribution(kl_regularized_optimum(R, np.exp(log_ref), beta))
+    plan = rto_plan(tree, rto_token_rewards(tree, tok, ref, beta), ref, beta2)
+    got = tree.sequence_distribution(plan.policy)
     np.testing.assert_allclose(got, kl_regularized_optimum(R, np.exp(log_ref), beta2), atol=1e-10)
     # the sparse sequence reward gives the same optimum and the soft value β log E_ref exp(r/β)
-    sparse = soft_backward_induction(tree, None, ref, beta2, terminal_reward=R)
-    np.testing.assert_allclose(np.exp(sequence_log_probs(tree, sparse.policy)), got, atol=1e-10)
+    sparse = rto_plan(tree, None, ref, beta2, terminal_reward=R)
+    np.testing.assert_allclose(tree.sequence_distribution(sparse.policy), got, atol=1e-10)
     assert sparse.root_value == pytest.approx(beta2 * logsumexp(log_ref + R / beta2), abs=1e-10)
+
+
+def test_rto_rejects_dpo_mass_outside_the_reference():
+    tree = TokenTree(2, 1)
+    with pytest.raises(ValueError, match="infinite token reward"):
+        rto_token_rewards(tree, np.array([[0.5, 0.5]]), np.array([[1.0, 0.0]]), 1.0)

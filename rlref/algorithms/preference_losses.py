@@ -36,10 +36,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import expit, log_expit, log_softmax, logsumexp
+from scipy.special import expit, log_expit, log_softmax
 
 from rlref._checks import as_float_array, check_distribution, check_finite, check_positive
 from rlref.preferences import validate_preference_matrix
+from rlref.tokentree import TokenTree
 
 __all__ = [
     "pair_distribution",
@@ -57,13 +58,9 @@ __all__ = [
     "dpo_bt_minimizer",
     "ipo_minimizer",
     "ipo_product_closed_form",
-    "TokenTree",
-    "token_tree",
-    "sequence_log_probs",
-    "token_conditionals",
     "rto_token_rewards",
-    "SoftPlanResult",
-    "soft_backward_induction",
+    "RTOPlan",
+    "rto_plan",
 ]
 
 LossFn = Callable[[np.ndarray], tuple[float, np.ndarray]]
@@ -343,143 +340,65 @@ def ipo_product_closed_form(P: np.ndarray, nu: np.ndarray, pi_ref: np.ndarray, t
     return np.exp(log_softmax(np.log(pi_ref) + P @ nu / t))
 
 
-# ----------------------------------------------------------------------------- token tree (RTO)
-@dataclass(frozen=True)
-class TokenTree:
-    """All sequences of exactly ``L`` tokens over a vocabulary of size ``V``.
+# ----------------------------------------------------------------------------- RTO on a token tree
+def rto_token_rewards(tree: TokenTree, pi_dpo: np.ndarray, pi_ref: np.ndarray, beta: float) -> np.ndarray:
+    """RTO's token-wise reward ``r(x, v) = β log π_dpo(v|x)/π_ref(v|x)`` on every open prefix x.
 
-    States at depth h are the V^h prefixes, indexed in base V (prefix (a_0..a_{h−1}) has index
-    Σ a_k V^{h−1−k}); appending token a to prefix s gives s·V + a. A token policy is a list
-    ``[pi_h[V^h, V] for h in range(L)]``; complete sequences are indexed 0..V^L − 1 the same way.
-    """
-
-    V: int
-    L: int
-
-    @property
-    def num_sequences(self) -> int:
-        return self.V**self.L
-
-    def sequences(self) -> np.ndarray:
-        """``[V^L, L]`` token array of every sequence, in index order."""
-        idx = np.arange(self.num_sequences)
-        return np.stack([(idx // self.V ** (self.L - 1 - k)) % self.V for k in range(self.L)], axis=1)
-
-
-def token_tree(V: int, L: int) -> TokenTree:
-    """Build the token tree of all length-L sequences over V tokens (V >= 1, L >= 1)."""
-    if int(V) != V or V < 1 or int(L) != L or L < 1:
-        raise ValueError(f"V and L must be positive integers, got V={V!r}, L={L!r}")
-    if V**L > 2_000_000:
-        raise ValueError(f"V^L = {V**L} sequences is too many to enumerate")
-    return TokenTree(int(V), int(L))
-
-
-def _check_token_policy(tree: TokenTree, pol: list[np.ndarray], name: str) -> list[np.ndarray]:
-    if len(pol) != tree.L:
-        raise ValueError(f"{name} must have one array per depth ({tree.L}), got {len(pol)}")
-    out = []
-    for h, p in enumerate(pol):
-        p = as_float_array(f"{name}[{h}]", p, ndim=2)
-        if p.shape != (tree.V**h, tree.V):
-            raise ValueError(f"{name}[{h}] must have shape {(tree.V**h, tree.V)}, got {p.shape}")
-        check_distribution(f"{name}[{h}]", p)
-        out.append(p)
-    return out
-
-
-def sequence_log_probs(tree: TokenTree, token_policy: list[np.ndarray]) -> np.ndarray:
-    """``log π(y) = Σ_h log π(a_h | s_h)`` for every complete sequence. Shapes: -> [V^L]."""
-    pol = _check_token_policy(tree, token_policy, "token_policy")
-    logp = np.zeros(1)
-    for h in range(tree.L):
-        with np.errstate(divide="ignore"):
-            logp = (logp[:, None] + np.log(pol[h])).ravel()
-    return logp
-
-
-def token_conditionals(tree: TokenTree, seq_probs: np.ndarray) -> list[np.ndarray]:
-    """The token policy π(a | s_h) = π(s_h a)/π(s_h) of a distribution over complete sequences.
-
-    Prefixes of probability 0 get the uniform conditional. Shapes: seq_probs[V^L] -> list of [V^h, V].
-    """
-    p = as_float_array("seq_probs", seq_probs, ndim=1)
-    if p.shape != (tree.num_sequences,):
-        raise ValueError(f"seq_probs must have shape ({tree.num_sequences},), got {p.shape}")
-    check_distribution("seq_probs", p)
-    out: list[np.ndarray] = []
-    marg = p
-    for h in range(tree.L - 1, -1, -1):
-        joint = marg.reshape(tree.V**h, tree.V)
-        tot = joint.sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cond = np.where(tot > 0, joint / np.where(tot > 0, tot, 1.0), 1.0 / tree.V)
-        out.append(cond)
-        marg = tot.ravel()
-    return out[::-1]
-
-
-def rto_token_rewards(tree: TokenTree, pi_dpo: list[np.ndarray], pi_ref: list[np.ndarray], beta: float) -> list[np.ndarray]:
-    """RTO's token-wise reward ``r(s_h, a) = β log π_dpo(a|s_h)/π_ref(a|s_h)``. Shapes: list of [V^h, V].
-
-    Summed along a sequence it telescopes to β log π_dpo(y)/π_ref(y), the DPO implicit reward.
+    Summed along a response it telescopes to β log π_dpo(y)/π_ref(y), the DPO implicit reward.
+    Shapes: pi_dpo[x, v], pi_ref[x, v] (per-prefix tables of a :class:`rlref.tokentree.TokenTree`)
+    -> r[x, v]. Raises ValueError where π_dpo has mass that π_ref lacks (infinite reward).
 
     References: Zhong et al. (2024), "DPO Meets PPO: Reinforced Token Optimization", Sec. 3–4
     (token-wise characterization of DPO's implicit reward, RTO's reward).
     """
     b = check_positive("beta", beta)
-    pd = _check_token_policy(tree, pi_dpo, "pi_dpo")
-    pr = _check_token_policy(tree, pi_ref, "pi_ref")
-    out = []
-    for h in range(tree.L):
-        if np.any((pd[h] > 0) & (pr[h] == 0)):
-            raise ValueError(f"pi_dpo[{h}] puts mass where pi_ref[{h}] is 0 (infinite token reward)")
-        with np.errstate(divide="ignore"):
-            out.append(b * (np.log(pd[h]) - np.log(pr[h])))
-    return out
+    pd = tree.validate_policy(pi_dpo, "pi_dpo")
+    pr = tree.validate_policy(pi_ref, "pi_ref")
+    bad = (pd > 0) & (pr == 0)
+    if np.any(bad):
+        x, v = (int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"pi_dpo puts mass on token {v} after prefix {tree.prefixes[x]!r} where pi_ref is 0 (infinite token reward)")
+    with np.errstate(divide="ignore"):
+        return np.where(pd > 0, b * (np.log(np.where(pd > 0, pd, 1.0)) - np.log(np.where(pr > 0, pr, 1.0))), -np.inf)
 
 
 @dataclass(frozen=True)
-class SoftPlanResult:
-    """Exact finite-horizon KL-regularized planning on a token tree.
+class RTOPlan:
+    """Exact KL-regularized planning with token rewards on a token tree.
 
-    ``policy[h][s, a]``, soft values ``values[h][s]`` (``values[L]`` = terminal reward) and the
-    root value ``values[0][0] = max_π E_π[Σ_h r_h] − β KL(π‖π_ref)``.
+    ``policy[x, v]`` (per open prefix) and ``root_value`` = max_π E_π[Σ_t r(x_t, v_t) + R(y)] − β KL(π‖π_ref).
     """
 
-    policy: list[np.ndarray]
-    values: list[np.ndarray]
-
-    @property
-    def root_value(self) -> float:
-        return float(self.values[0][0])
+    policy: np.ndarray
+    root_value: float
 
 
-def soft_backward_induction(tree: TokenTree, token_rewards: list[np.ndarray] | None, pi_ref: list[np.ndarray], beta: float,
-                            terminal_reward: np.ndarray | None = None) -> SoftPlanResult:
-    """Backward recursion for max_π E_π[Σ_h r(s_h, a_h) + R(y)] − β KL(π‖π_ref) on the tree.
+def rto_plan(tree: TokenTree, token_rewards: np.ndarray | None, pi_ref: np.ndarray, beta: float,
+             terminal_reward: np.ndarray | None = None) -> RTOPlan:
+    """Optimize the token-level KL-regularized objective with RTO's dense reward, exactly.
 
-    V_L(y) = R(y);  V_h(s) = β log Σ_a π_ref(a|s) exp((r(s,a) + V_{h+1}(s a))/β);
-    π(a|s) = π_ref(a|s) exp((r(s,a) + V_{h+1}(s a) − V_h(s))/β). Computed in log space.
+    The tree becomes a finite-horizon MDP (``tree.to_mdp``) whose reward is the token reward
+    plus the sequence reward on completion; ``rlref.solve.soft_value_iteration`` solves it by
+    the soft backward recursion V_h(x) = β log Σ_v π_ref(v|x) exp((r(x,v) + V_{h+1}(xv))/β).
+    Tokens with reward −inf (outside π_dpo's support) are excluded from the support of π_ref.
 
-    References: Ziebart (2010) (soft Bellman backup); Rafailov et al. (2024), "From r to Q*",
-    Sec. 3 (token-level KL-regularized MDP).
+    References: Zhong et al. (2024), Sec. 4 (RTO optimizes the token-wise reward with PPO; here
+    the same objective is solved exactly); Rafailov et al. (2024), "From r to Q*", Sec. 3.
     """
+    from rlref.solve import soft_value_iteration
+
     b = check_positive("beta", beta)
-    pr = _check_token_policy(tree, pi_ref, "pi_ref")
-    v_next = np.zeros(tree.num_sequences) if terminal_reward is None else as_float_array("terminal_reward", terminal_reward, ndim=1)
-    if v_next.shape != (tree.num_sequences,):
-        raise ValueError(f"terminal_reward must have shape ({tree.num_sequences},), got {v_next.shape}")
-    check_finite("terminal_reward", v_next)
-    values: list[np.ndarray] = [v_next]
-    policy: list[np.ndarray] = []
-    for h in range(tree.L - 1, -1, -1):
-        r = np.zeros((tree.V**h, tree.V)) if token_rewards is None else as_float_array(f"token_rewards[{h}]", token_rewards[h])
-        if r.shape != (tree.V**h, tree.V):
-            raise ValueError(f"token_rewards[{h}] must have shape {(tree.V**h, tree.V)}, got {r.shape}")
-        with np.errstate(divide="ignore"):
-            logits = np.log(pr[h]) + (r + values[0].reshape(tree.V**h, tree.V)) / b
-        v = b * logsumexp(logits, axis=1)
-        policy.insert(0, np.exp(logits - v[:, None] / b))
-        values.insert(0, v)
-    return SoftPlanResult(policy=policy, values=values)
+    ref = tree.validate_policy(pi_ref, "pi_ref")
+    R = np.zeros(tree.num_sequences) if terminal_reward is None else terminal_reward
+    tok = np.zeros_like(ref) if token_rewards is None else as_float_array("token_rewards", token_rewards, ndim=2)
+    if tok.shape != ref.shape:
+        raise ValueError(f"token_rewards must have shape {ref.shape}, got {tok.shape}")
+    if np.any(np.isnan(tok)) or np.any(tok == np.inf):
+        raise ValueError("token_rewards must not contain NaN or +inf")
+    excluded = np.isneginf(tok)
+    if np.any(excluded):
+        ref = np.where(excluded, 0.0, ref)
+        ref = ref / ref.sum(axis=1, keepdims=True)
+        tok = np.where(excluded, 0.0, tok)
+    res = soft_value_iteration(tree.to_mdp(R, token_reward=tok), b, pi_ref=tree.extend_policy(ref))
+    return RTOPlan(policy=tree.restrict_policy(res.policy), root_value=float(res.values[0, 0]))
