@@ -1,0 +1,44 @@
+"""Exact planning on tabular MDPs: evaluation, value / policy / modified policy iteration,
+linear programs (value and occupancy forms), occupancy measures and KL-regularized planning.
+
+Every function handles discounted and finite-horizon MDPs (stage-dependent P[h] / r[h] allowed)
+and sparse transitions without densifying them. See docs/solve.md.
+
+References: Puterman (1994), "Markov Decision Processes", ch. 4 and 6; Geist, Scherrer &
+Pietquin (2019), "A theory of regularized MDPs".
+"""
+
+from rlref.solve._results import EvaluationResult, LPResult, PlanningResult, SoftResult
+from rlref.solve.bellman import advantage, bellman_optimality, bellman_policy, bellman_q, q_values
+from rlref.solve.dp import modified_policy_iteration, policy_iteration, value_iteration
+from rlref.solve.evaluation import policy_evaluation
+from rlref.solve.lp import lp_occupancy, lp_value
+from rlref.solve.occupancy import flow_residual, occupancy_measure, policy_from_occupancy, state_occupancy
+from rlref.solve.regularized import kl_rows, soft_greedy, soft_policy_evaluation, soft_value, soft_value_iteration
+
+__all__ = [
+    "EvaluationResult",
+    "PlanningResult",
+    "LPResult",
+    "SoftResult",
+    "bellman_q",
+    "bellman_optimality",
+    "bellman_policy",
+    "q_values",
+    "advantage",
+    "policy_evaluation",
+    "value_iteration",
+    "policy_iteration",
+    "modified_policy_iteration",
+    "lp_value",
+    "lp_occupancy",
+    "occupancy_measure",
+    "state_occupancy",
+    "policy_from_occupancy",
+    "flow_residual",
+    "soft_greedy",
+    "soft_value",
+    "soft_value_iteration",
+    "soft_policy_evaluation",
+    "kl_rows",
+]

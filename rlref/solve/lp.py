@@ -1,0 +1,204 @@
+"""Linear-programming formulations of planning, primal and dual (sparse constraint matrices).
+
+Value LP (discounted), with weights w > 0:
+    min_v  Σ_s w(s) v(s)   s.t.  v(s) − γ Σ_{s'} P(s'|s, a) v(s') ≥ r(s, a)   ∀ s, a;
+its unique solution is V*, and its dual variables d(s, a) ≥ 0 satisfy
+    Σ_a d(s', a) − γ Σ_{s,a} P(s'|s, a) d(s, a) = w(s'),
+i.e. (1 − γ) d is the normalized occupancy measure of an optimal policy started from w.
+Occupancy LP (discounted, normalized):
+    max_d ⟨d, r⟩  s.t.  Σ_a d(s', a) = (1 − γ) μ0(s') + γ Σ_{s,a} P(s'|s, a) d(s, a),  d ≥ 0,
+optimal value (1 − γ) J*, J* = Σ_s μ0(s) V*(s); its duals are V* on the reachable support.
+Finite horizon (stages h = 0..H−1, V_H = 0): the staged value LP
+    min Σ_{h,s} w_h(s) v_h(s)  s.t.  v_h(s) − γ Σ_{s'} P_h(s'|s, a) v_{h+1}(s') ≥ r_h(s, a),
+and the staged occupancy LP
+    max Σ_h γ^h ⟨d_h, r_h⟩  s.t.  Σ_a d_0(s, a) = μ0(s),  Σ_a d_{h+1}(s', a) = Σ_{s,a} P_h(s'|s, a) d_h(s, a),
+with duals u_h = γ^h V_h.
+
+Backends: scipy.optimize.linprog(method="highs") and cvxpy (Clarabel by default) — two
+independent solvers on the same sparse matrices.
+
+References: Puterman (1994), "Markov Decision Processes", §6.9 (LP (6.9.1)-(6.9.2), Thm 6.9.1)
+and §4.6 (finite horizon, derived here in the staged form); Manne (1960); d'Epenoux (1963);
+De Farias & Van Roy (2003), "The linear programming approach to approximate DP", §2.
+"""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import linprog
+
+from rlref.mdp import TabularMDP
+from rlref.solve._results import LPResult
+from rlref.solve.bellman import q_values
+from rlref.solve.occupancy import occupancy_measure, policy_from_occupancy
+
+__all__ = ["lp_value", "lp_occupancy"]
+
+_BACKENDS = ("highs", "cvxpy")
+
+
+def _check_backend(backend: str) -> str:
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+    return backend
+
+
+def _stage_matrix(mdp: TabularMDP) -> sp.csr_matrix:
+    """E[(s, a), s] = 1: the (S·A, S) matrix that copies v(s) to every action."""
+    S, A = mdp.num_states, mdp.num_actions
+    return sp.csr_matrix((np.ones(S * A), (np.arange(S * A), np.repeat(np.arange(S), A))), shape=(S * A, S))
+
+
+def _p(mdp: TabularMDP, h: int | None) -> sp.csr_matrix:
+    M = mdp.transition_matrix(h if mdp.is_stage_dependent else None)
+    return M if sp.issparse(M) else sp.csr_matrix(M)
+
+
+def _value_constraints(mdp: TabularMDP) -> tuple[sp.csr_matrix, np.ndarray]:
+    """(M, r) with M v ≥ r the Bellman inequalities; v flattened as v[h·S + s] for a finite horizon."""
+    E = _stage_matrix(mdp)
+    g = mdp.gamma
+    if mdp.horizon is None:
+        return (E - g * _p(mdp, None)).tocsr(), mdp.r.ravel()
+    H = mdp.horizon
+    blocks = [[None] * H for _ in range(H)]
+    for h in range(H):
+        blocks[h][h] = E
+        if h + 1 < H:
+            blocks[h][h + 1] = -g * _p(mdp, h)
+    r = np.concatenate([mdp.reward(h).ravel() for h in range(H)])
+    return sp.bmat(blocks, format="csr"), r
+
+
+def _weights(mdp: TabularMDP) -> tuple[np.ndarray, bool]:
+    """Strictly positive LP weights and whether they equal μ0 (so the dual is μ0's occupancy)."""
+    S = mdp.num_states
+    if mdp.horizon is None:
+        if np.all(mdp.mu0 > 0):
+            return np.asarray(mdp.mu0, dtype=np.float64), True
+        return np.full(S, 1.0 / S), False
+    n = mdp.horizon * S
+    return np.full(n, 1.0 / n), False
+
+
+def _solve_highs(c, A_ub=None, b_ub=None, A_eq=None, b_eq=None, bounds=None):
+    res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=bounds, method="highs")
+    if res.status != 0:
+        raise RuntimeError(f"HiGHS (scipy.optimize.linprog) failed: status {res.status}: {res.message}")
+    return res
+
+
+def _cvxpy_solve(prob: cp.Problem, solver: str) -> str:
+    try:
+        prob.solve(solver=solver)
+    except cp.error.SolverError as exc:
+        raise RuntimeError(f"cvxpy solver {solver} failed: {exc}") from exc
+    if prob.status != cp.OPTIMAL:
+        raise RuntimeError(f"cvxpy solver {solver} did not solve the LP: status {prob.status!r}")
+    return str(prob.status)
+
+
+def _shape_sa(mdp: TabularMDP, x: np.ndarray) -> np.ndarray:
+    S, A = mdp.num_states, mdp.num_actions
+    return x.reshape((S, A) if mdp.horizon is None else (mdp.horizon, S, A))
+
+
+def _shape_s(mdp: TabularMDP, x: np.ndarray) -> np.ndarray:
+    S = mdp.num_states
+    return x.reshape((S,) if mdp.horizon is None else (mdp.horizon, S))
+
+
+def lp_value(mdp: TabularMDP, backend: str = "highs", cvxpy_solver: str = "CLARABEL") -> LPResult:
+    """Solve the value LP  min_v Σ w v  s.t.  v ≥ r + γ P v  (staged for a finite horizon).
+
+    Weights: w = μ0 when μ0 > 0 everywhere (discounted), otherwise uniform over all states (and
+    stages); strict positivity makes the solution V* at every state. ``objective`` = w·V*.
+    The dual variables d ≥ 0 of the Bellman inequalities give the policy π(a|s) ∝ d(s, a) (tight
+    constraints only, by complementary slackness); ``occupancy`` is (1 − γ) d when w = μ0, else
+    occupancy_measure(mdp, π) — the normalized occupancy of π from μ0 either way.
+
+    Sizes: S (or H·S) variables, S·A (or H·S·A) constraints, nnz(P) + S·A non-zeros.
+    Raises ValueError for an unknown backend, RuntimeError naming the status if the solver fails.
+    References: Puterman (1994), LP (6.9.1) and Thm 6.9.1; Manne (1960).
+    """
+    _check_backend(backend)
+    M, r = _value_constraints(mdp)
+    w, is_mu0 = _weights(mdp)
+    if backend == "highs":
+        res = _solve_highs(w, A_ub=-M, b_ub=-r, bounds=(None, None))
+        v, dual, obj, status = res.x, -res.ineqlin.marginals, float(res.fun), "optimal"
+    else:
+        x = cp.Variable(M.shape[1])
+        cons = [M @ x >= r]
+        prob = cp.Problem(cp.Minimize(w @ x), cons)
+        status = _cvxpy_solve(prob, cvxpy_solver)
+        v, dual, obj = np.asarray(x.value), np.asarray(cons[0].dual_value), float(prob.value)
+    values = _shape_s(mdp, v)
+    d = _shape_sa(mdp, np.maximum(dual, 0.0))
+    policy = policy_from_occupancy(d)
+    if is_mu0:
+        occupancy = (1.0 - mdp.gamma) * d
+    else:
+        occupancy = occupancy_measure(mdp, policy)
+    return LPResult(values, q_values(mdp, values), policy, occupancy, obj, status, backend)
+
+
+def _occupancy_constraints(mdp: TabularMDP) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """(N, b, c): N d = b are the flow constraints and c the objective weights."""
+    E = _stage_matrix(mdp)
+    g = mdp.gamma
+    if mdp.horizon is None:
+        N = (E - g * _p(mdp, None)).T.tocsr()
+        return N, (1.0 - g) * mdp.mu0, mdp.r.ravel()
+    H, S = mdp.horizon, mdp.num_states
+    blocks = [[None] * H for _ in range(H)]
+    for h in range(H):
+        blocks[h][h] = E.T
+        if h >= 1:
+            blocks[h][h - 1] = -_p(mdp, h - 1).T
+    b = np.zeros(H * S)
+    b[:S] = mdp.mu0
+    c = np.concatenate([g**h * mdp.reward(h).ravel() for h in range(H)])
+    return sp.bmat(blocks, format="csr"), b, c
+
+
+def lp_occupancy(mdp: TabularMDP, backend: str = "highs", cvxpy_solver: str = "CLARABEL") -> LPResult:
+    """Solve the occupancy (dual) LP  max_{d ≥ 0} ⟨d, r⟩  s.t. the flow constraints.
+
+    Discounted: Σ_a d(s', a) = (1 − γ) μ0(s') + γ Σ_{s,a} P(s'|s, a) d(s, a); Σ d = 1 and
+    ``objective`` = (1 − γ) J*. Finite horizon: per-stage d[h, s, a] (each stage sums to 1) and
+    ``objective`` = J* = Σ_h γ^h ⟨d_h, r_h⟩.
+    ``values`` come from the constraint duals (V_h = u_h/γ^h for a finite horizon); they equal V*
+    wherever the optimal occupancy (or μ0) has mass. Off that support the LP does not determine
+    them: the returned dual is then some v with v ≥ T v, hence v ≥ V* there (an upper bound).
+    ``policy`` = d normalized per state, uniform on states with zero mass.
+
+    Raises ValueError for an unknown backend or a finite horizon with γ^{H−1} < 1e-6 (later stages
+    would carry vanishing weight in the objective and their values could not be recovered);
+    RuntimeError naming the status if the solver fails.
+    References: Puterman (1994), LP (6.9.2) and Thm 6.9.1; Altman (1999), Ch. 3 (normalized form).
+    """
+    _check_backend(backend)
+    if mdp.horizon is not None and mdp.gamma ** (mdp.horizon - 1) < 1e-6:
+        raise ValueError(
+            f"lp_occupancy needs gamma^(H-1) >= 1e-6 for a finite horizon, got gamma={mdp.gamma!r}, "
+            f"H={mdp.horizon}; use lp_value or value_iteration"
+        )
+    N, b, c = _occupancy_constraints(mdp)
+    if backend == "highs":
+        res = _solve_highs(-c, A_eq=N, b_eq=b, bounds=(0, None))
+        d, u, obj, status = res.x, -res.eqlin.marginals, -float(res.fun), "optimal"
+    else:
+        x = cp.Variable(N.shape[1], nonneg=True)
+        cons = [N @ x == b]
+        prob = cp.Problem(cp.Maximize(c @ x), cons)
+        status = _cvxpy_solve(prob, cvxpy_solver)
+        d, u, obj = np.asarray(x.value), np.asarray(cons[0].dual_value), float(prob.value)
+    d = _shape_sa(mdp, np.maximum(d, 0.0))
+    u = _shape_s(mdp, u)
+    if mdp.horizon is not None:
+        u = u / (mdp.gamma ** np.arange(mdp.horizon))[:, None]
+    policy = policy_from_occupancy(d)
+    return LPResult(u, q_values(mdp, u), policy, d, obj, status, backend)
