@@ -42,7 +42,7 @@ def test_generated_mdps_validate_and_respect_bounds(mdp: rlref.TabularMDP) -> No
     else:
         assert mdp.horizon in (2, 3) and mdp.gamma == 1.0
     # re-validation from the raw arrays succeeds (independent of the strategy's own construction)
-    again = rlref.TabularMDP(mdp.P, mdp.R, gamma=mdp.gamma, horizon=mdp.horizon, mu0=mdp.mu0)
+    again = rlref.TabularMDP(mdp.P, mdp.R, gamma=mdp.gamma, horizon=mdp.horizon, mu0=mdp.mu0, reward_axes=mdp.reward_axes)
     np.testing.assert_array_equal(again.r, mdp.r)
 
 
