@@ -14,7 +14,7 @@ and the staged occupancy LP
     max Σ_h γ^h ⟨d_h, r_h⟩  s.t.  Σ_a d_0(s, a) = μ0(s),  Σ_a d_{h+1}(s', a) = Σ_{s,a} P_h(s'|s, a) d_h(s, a),
 with duals u_h = γ^h V_h.
 
-Backends: scipy.optimize.linprog(method="highs") and cvxpy (Clarabel by default) — two
+Backends: scipy.optimize.linprog(method="highs-ipm") and cvxpy (Clarabel by default) — two
 independent solvers on the same sparse matrices.
 
 References: Puterman (1994), "Markov Decision Processes", §6.9 (LP (6.9.1)-(6.9.2), Thm 6.9.1)
@@ -84,7 +84,9 @@ def _weights(mdp: TabularMDP) -> tuple[np.ndarray, bool]:
 
 
 def _solve_highs(c, A_ub=None, b_ub=None, A_eq=None, b_eq=None, bounds=None):
-    res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=bounds, method="highs")
+    # HiGHS' interior point (with crossover to a vertex) is both more accurate (dual values within
+    # ~1e-11 of V* on Garnet MDPs, vs ~6e-8 with the default dual simplex) and 3-7x faster here.
+    res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=bounds, method="highs-ipm")
     if res.status != 0:
         raise RuntimeError(f"HiGHS (scipy.optimize.linprog) failed: status {res.status}: {res.message}")
     return res
@@ -92,7 +94,9 @@ def _solve_highs(c, A_ub=None, b_ub=None, A_eq=None, b_eq=None, bounds=None):
 
 def _cvxpy_solve(prob: cp.Problem, solver: str) -> str:
     try:
-        prob.solve(solver=solver)
+        # Clarabel's default gaps (1e-8) leave ~1e-7 errors in V*; tighten them for reference answers.
+        opts = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12} if solver.upper() == "CLARABEL" else {}
+        prob.solve(solver=solver, **opts)
     except cp.error.SolverError as exc:
         raise RuntimeError(f"cvxpy solver {solver} failed: {exc}") from exc
     if prob.status != cp.OPTIMAL:
