@@ -30,6 +30,7 @@ import numpy as np
 from scipy.optimize import linprog
 from scipy.special import expit, log_expit, log_softmax, logsumexp
 
+from rlref import divergences
 from rlref._checks import as_float_array, check_distribution, check_finite, check_positive
 
 __all__ = [
@@ -255,14 +256,7 @@ def minimax_winner(P: np.ndarray, backend: str = "highs") -> np.ndarray:
 # ----------------------------------------------------------------------------- regularized game
 def kl_divergence(p: np.ndarray, q: np.ndarray) -> float:
     """``KL(p‖q) = Σ p log(p/q)`` with 0·log 0 = 0 and +inf if p is not absolutely continuous w.r.t. q."""
-    p = as_float_array("p", p)
-    q = as_float_array("q", q)
-    if p.shape != q.shape:
-        raise ValueError(f"p and q must have the same shape, got {p.shape} and {q.shape}")
-    mask = p > 0
-    if np.any(q[mask] <= 0):
-        return float("inf")
-    return float(np.sum(p[mask] * (np.log(p[mask]) - np.log(q[mask]))))
+    return float(divergences.kl(p, q))
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import logsumexp
 
+from rlref import divergences
 from rlref._checks import as_float_array, check_distribution, check_finite, check_positive
 
 __all__ = [
@@ -149,9 +150,7 @@ def kl_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     0·log(0/q) = 0; KL = +inf if p puts mass where q has none. Shapes: p[..., y], q[..., y] -> [...].
     References: Cover & Thomas (2006), eq. (2.26).
     """
-    q_arr, p_arr = _check_ref_reward(q, p, ref_name="q", r_name="p")
-    check_distribution("p", p_arr)
-    return _kl(q_arr, p_arr)
+    return divergences.kl(p, q)
 
 
 def _kl(q: np.ndarray, p: np.ndarray) -> np.ndarray:
