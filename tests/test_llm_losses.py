@@ -2,11 +2,17 @@
 
 import math
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
 from rlref.llm import losses as L  # noqa: E402
+from rlref.llm.tokentree import TabularLogitPolicy  # noqa: E402
+from rlref.tokentree import TokenTree  # noqa: E402
 
 
 def _t(x):
@@ -239,34 +245,153 @@ def test_t1_and_apo_hand_cases():
     torch.testing.assert_close(pen, _t([[0.0, 0.0, -0.5]]))
 
 
-def test_demonstration_regularization_is_sequence_kl():
-    lp = _t([[-1.0, -0.5]])
-    bc = _t([[-2.0, -0.5]])
-    assert L.demonstration_regularization(lp, bc, beta=1.0, estimator="k1").item() == pytest.approx(1.0)
-    assert L.demonstration_regularization(lp, bc, beta=1.0).item() == pytest.approx(0.5)
+def test_demonstration_regularization_hand_values_and_gradient():
+    """Default (score-function) value = β·Σ_t k1 = β(log p_θ − log p_BC); its gradient w.r.t. every valid
+    token log-prob is β·s; the pathwise forms return β·Σ k2 and β·Σ k3 (hand-computed)."""
+    lp = _t([[-1.0, -0.5, 7.0]]).requires_grad_(True)
+    bc = _t([[-2.0, -0.5, float("nan")]])
+    m = torch.tensor([[True, True, False]])
+    loss = L.demonstration_regularization(lp, bc, m, beta=2.0)
+    assert loss.item() == pytest.approx(2.0 * 1.0)
+    assert L.demonstration_regularization(lp, bc, m, beta=2.0, estimator="k1").item() == pytest.approx(2.0)
+    (g,) = torch.autograd.grad(loss, lp)
+    torch.testing.assert_close(g, _t([[2.0, 2.0, 0.0]]))
+    assert L.demonstration_regularization(lp, bc, m, beta=1.0, form="pathwise").item() == pytest.approx(0.5)
+    k3 = L.demonstration_regularization(lp, bc, m, beta=1.0, form="pathwise", estimator="k3").item()
+    assert k3 == pytest.approx(math.exp(-1.0))  # (r − 1) − log r with log r = −1, plus 0
+    # leave-one-out: s = (1, 3) -> advantages (1 − 3, 3 − 1); the value is still β·mean(s)
+    lp2 = _t([[-1.0], [-1.0]]).requires_grad_(True)
+    bc2 = _t([[-2.0], [-4.0]])
+    loo = L.demonstration_regularization(lp2, bc2, beta=1.0, baseline="leave-one-out")
+    assert loo.item() == pytest.approx(2.0)
+    (g2,) = torch.autograd.grad(loo, lp2)
+    torch.testing.assert_close(g2, _t([[-1.0], [1.0]]))
 
 
-def test_chi2_occupancy_exact_expectation_and_gradient():
-    """Two independent steps, enumerated: the π-weighted surrogate equals the occupancy χ² and its gradient."""
-    th = _t([[0.2, -0.3], [0.5, 0.1]]).requires_grad_(True)
-    ref = torch.log_softmax(_t([[0.0, 0.3], [-0.2, 0.0]]), -1)
-    lp = torch.log_softmax(th, -1)
-    seqs = [(a, b) for a in range(2) for b in range(2)]
-    lps = torch.stack([torch.stack([lp[0, a], lp[1, b]]) for a, b in seqs])
-    refs = torch.stack([torch.stack([ref[0, a], ref[1, b]]) for a, b in seqs])
-    prob = lps.sum(1).exp().detach()
-    res = L.chi2_occupancy_penalty(lps, refs, beta=1.0)
-    # res.loss averages over the 4 rows; reweight by probability * 4 via per-row calls
-    total = sum(prob[i] * L.chi2_occupancy_penalty(lps[i : i + 1], refs[i : i + 1], beta=1.0).loss for i in range(4))
-    p1, r1 = lp[0].exp(), ref[0].exp()
-    p12 = (lp[0].unsqueeze(1) + lp[1].unsqueeze(0)).exp()
-    r12 = (ref[0].unsqueeze(1) + ref[1].unsqueeze(0)).exp()
-    chi2 = (p1**2 / r1).sum() - 1 + (p12**2 / r12).sum() - 1
-    assert float(total.detach()) == pytest.approx(float(chi2.detach()), abs=1e-12)
-    (g1,) = torch.autograd.grad(total, th, retain_graph=True)
-    (g2,) = torch.autograd.grad(chi2, th)
-    torch.testing.assert_close(g1, g2)
-    assert torch.isfinite(res.estimate)
+# ------------------------------------------------------------------ exact expectations on a token tree
+
+
+def _tree_case(seed: int, V: int, Lmax: int, eos):
+    """A token tree, a random policy θ (tabular logits) and a random reference, as tensors."""
+    tree = TokenTree(V, Lmax, eos=eos)
+    rng = np.random.default_rng(seed)
+    pol = TabularLogitPolicy(tree, init=tree.random_policy(rng, concentration=2.0))
+    ref = TabularLogitPolicy(tree, init=tree.random_policy(rng, concentration=2.0))
+    with torch.no_grad():
+        ref_tok = ref.token_logprobs()
+    return tree, pol, ref, ref_tok
+
+
+def _expected(pol, fn):
+    """Σ_y sg(p_θ(y)) · fn(row y): the exact expectation (value and gradient) of a per-row loss."""
+    tok = pol.token_logprobs()
+    p = pol.sequence_logprobs().detach().exp()
+    return sum(p[i] * fn(tok[i : i + 1], i) for i in range(tok.shape[0]))
+
+
+def _occupancy(tree, table: torch.Tensor) -> torch.Tensor:
+    """d(x, v) = π(x)·π(v|x) by the prefix recursion π(x·u) = π(x) π(u|x) (independent of the losses)."""
+    reach = [torch.ones((), dtype=table.dtype)]
+    for x in tree.prefixes[1:]:
+        parent = tree.prefix_index(x[:-1])
+        reach.append(reach[parent] * table[parent, x[-1]])
+    return torch.stack(reach)[:, None] * table
+
+
+def _grad(value, pol):
+    (g,) = torch.autograd.grad(value, pol.logits, retain_graph=True)
+    return g
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), V=st.integers(2, 3), Lmax=st.integers(1, 3), eos=st.sampled_from([None, 0]))
+def test_demonstration_regularization_default_has_exact_kl_gradient(seed, V, Lmax, eos):
+    """Claim: under exact expectations the default (score-function) form's value is β KL(p_θ‖p_BC) and its
+    gradient is β ∇KL(p_θ‖p_BC) (autograd on the enumerated response distribution), on any tree."""
+    tree, pol, ref, ref_tok = _tree_case(seed, V, Lmax, eos)
+    mask = pol.tt.mask
+    beta = 0.7
+    est = _expected(pol, lambda row, i: L.demonstration_regularization(row, ref_tok[i : i + 1], mask[i : i + 1], beta=beta))
+    p = torch.softmax(pol.sequence_logprobs(), 0)
+    kl = beta * (p * (torch.log(p) - ref_tok.sum(-1))).sum()
+    assert float(est.detach()) == pytest.approx(float(kl.detach()), abs=1e-12)
+    torch.testing.assert_close(_grad(est, pol), _grad(kl, pol), atol=1e-12, rtol=1e-10)
+
+
+def test_demonstration_regularization_pathwise_gradient_differs_beyond_depth_one():
+    """Claim: the pathwise k2 form has the exact ∇KL(p_θ‖p_BC) only on one-token responses; on a depth-3
+    tree with eos its expected gradient differs (it drops θ_x's effect on later positions' KL)."""
+    for Lmax, differs in ((1, False), (3, True)):
+        tree, pol, ref, ref_tok = _tree_case(5, 3, Lmax, 0 if Lmax > 1 else None)
+        mask = pol.tt.mask
+        est = _expected(pol, lambda row, i, rt=ref_tok, m=mask: L.demonstration_regularization(
+            row, rt[i : i + 1], m[i : i + 1], beta=1.0, form="pathwise"))
+        p = torch.softmax(pol.sequence_logprobs(), 0)
+        gap = float((_grad(est, pol) - _grad((p * (torch.log(p) - ref_tok.sum(-1))).sum(), pol)).abs().max())
+        assert (gap > 1e-3) if differs else (gap <= 1e-12), gap
+
+
+def test_demonstration_regularization_leave_one_out_is_unbiased():
+    """Claim: with B = 2 i.i.d. responses the leave-one-out baseline keeps the gradient unbiased: the exact
+    expectation over all ordered pairs equals β ∇KL(p_θ‖p_BC)."""
+    tree, pol, ref, ref_tok = _tree_case(7, 3, 2, 0)
+    mask = pol.tt.mask
+    tok = pol.token_logprobs()
+    p = pol.sequence_logprobs().detach().exp()
+    Y = tok.shape[0]
+    total = sum(p[i] * p[j] * L.demonstration_regularization(tok[[i, j]], ref_tok[[i, j]], mask[[i, j]], beta=1.0,
+                                                            baseline="leave-one-out")
+                for i in range(Y) for j in range(Y))
+    q = torch.softmax(pol.sequence_logprobs(), 0)
+    torch.testing.assert_close(_grad(total, pol), _grad((q * (torch.log(q) - ref_tok.sum(-1))).sum(), pol),
+                               atol=1e-12, rtol=1e-10)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), V=st.integers(2, 3), Lmax=st.integers(1, 3), eos=st.sampled_from([None, 0]))
+def test_chi2_occupancy_exact_value_and_gradient_on_trees(seed, V, Lmax, eos):
+    """Claim: under exact expectations, ``level="occupancy"`` has value χ²_occ = Σ_{x,v} (d_θ − d_ref)²/d_ref
+    and gradient ∇χ²_occ, with d(x, v) = π(x)π(v|x) enumerated independently — also with eos
+    (variable lengths); ``level="sequence"`` has value and gradient of χ²(p_θ‖p_ref) = Σ_y (p_θ − p_ref)²/p_ref."""
+    tree, pol, ref, ref_tok = _tree_case(seed, V, Lmax, eos)
+    mask = pol.tt.mask
+    d = _occupancy(tree, torch.softmax(pol.logits, -1))
+    d_ref = _occupancy(tree, torch.softmax(ref.logits.detach(), -1))
+    chi2_occ = ((d - d_ref) ** 2 / d_ref).sum()
+    p = torch.softmax(pol.sequence_logprobs(), 0)
+    p_ref = ref_tok.sum(-1).exp()
+    chi2_seq = ((p - p_ref) ** 2 / p_ref).sum()
+    for level, target in (("occupancy", chi2_occ), ("sequence", chi2_seq)):
+        est = _expected(pol, lambda row, i, lv=level: L.chi2_occupancy_penalty(row, ref_tok[i : i + 1], mask[i : i + 1],
+                                                                               beta=1.0, level=lv).loss)
+        assert float(est.detach()) == pytest.approx(float(target.detach()), abs=1e-10)
+        torch.testing.assert_close(_grad(est, pol), _grad(target, pol), atol=1e-10, rtol=1e-8)
+
+
+def test_chi2_naive_occupancy_weight_penalizes_length_with_eos():
+    """Claim (the bug fixed here): the surrogate weight 2·w_t (instead of 2·(w_t − 1)) has expected gradient
+    ∇χ²_occ + 2∇E_θ|y| — biased on a tree with eos, where ∇E_θ|y| ≠ 0 — while the library estimator's is
+    ∇χ²_occ; the estimate is unbiased for χ²_occ (value checked against enumeration)."""
+    tree, pol, ref, ref_tok = _tree_case(11, 3, 3, 0)
+    mask = pol.tt.mask
+    tok = pol.token_logprobs()
+    p = pol.sequence_logprobs().detach().exp()
+    c = torch.cumsum(tok, 1)
+    w = torch.exp(c.detach() - torch.cumsum(ref_tok, 1))
+    naive = (p[:, None] * torch.where(mask, 2 * w * c, torch.zeros_like(c))).sum()
+    d = _occupancy(tree, torch.softmax(pol.logits, -1))
+    d_ref = _occupancy(tree, torch.softmax(ref.logits.detach(), -1))
+    chi2_occ = ((d - d_ref) ** 2 / d_ref).sum()
+    q = torch.softmax(pol.sequence_logprobs(), 0)
+    length = (q * pol.tt.lengths.double()).sum()
+    g_len = _grad(length, pol)
+    assert float(g_len.abs().max()) > 1e-2
+    torch.testing.assert_close(_grad(naive, pol), _grad(chi2_occ, pol) + 2 * g_len, atol=1e-10, rtol=1e-8)
+    lib = _expected(pol, lambda row, i: L.chi2_occupancy_penalty(row, ref_tok[i : i + 1], mask[i : i + 1], beta=1.0).loss)
+    torch.testing.assert_close(_grad(lib, pol), _grad(chi2_occ, pol), atol=1e-10, rtol=1e-8)
+    rows = [L.chi2_occupancy_penalty(tok[i : i + 1], ref_tok[i : i + 1], mask[i : i + 1], beta=1.0).estimate
+            for i in range(tok.shape[0])]
+    assert float((p * torch.stack(rows)).sum()) == pytest.approx(float(chi2_occ.detach()), abs=1e-10)
 
 
 # ------------------------------------------------------------------ bad inputs
@@ -296,6 +421,38 @@ def test_bad_inputs_raise():
         L.kl_loss(x, x, beta=0.0)
     with pytest.raises(ValueError, match="beta must be > 0"):
         L.chi2_occupancy_penalty(x, x, beta=-1.0)
+    with pytest.raises(ValueError, match="level"):
+        L.chi2_occupancy_penalty(x, x, beta=1.0, level="token")
+    with pytest.raises(ValueError, match="ref_logp must have the shape"):
+        L.chi2_occupancy_penalty(x, x[:, :2], beta=1.0)
+    with pytest.raises(ValueError, match="ref_logp must be finite"):
+        L.chi2_occupancy_penalty(x, torch.full((2, 3), float("nan"), dtype=torch.float64), beta=1.0)
+
+
+def test_demonstration_regularization_bad_inputs_raise():
+    x = torch.zeros(2, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="form"):
+        L.demonstration_regularization(x, x, beta=1.0, form="exact")
+    with pytest.raises(ValueError, match="estimator must be 'k1'"):
+        L.demonstration_regularization(x, x, beta=1.0, estimator="k2")
+    with pytest.raises(ValueError, match="estimator"):
+        L.demonstration_regularization(x, x, beta=1.0, form="pathwise", estimator="k1")
+    with pytest.raises(ValueError, match="aggregation"):
+        L.demonstration_regularization(x, x, beta=1.0, aggregation="token-mean")
+    with pytest.raises(ValueError, match="baseline"):
+        L.demonstration_regularization(x, x, beta=1.0, baseline="mean")
+    with pytest.raises(ValueError, match="baseline must be 'none' for form='pathwise'"):
+        L.demonstration_regularization(x, x, beta=1.0, form="pathwise", baseline="leave-one-out")
+    with pytest.raises(ValueError, match="B >= 2"):
+        L.demonstration_regularization(x[:1], x[:1], beta=1.0, baseline="leave-one-out")
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        L.demonstration_regularization(x, x, beta=0.0)
+    with pytest.raises(ValueError, match="bc_logp must have the shape"):
+        L.demonstration_regularization(x, x[:, :2], beta=1.0)
+    with pytest.raises(ValueError, match="bc_logp must be finite"):
+        L.demonstration_regularization(x, torch.full((2, 3), float("nan"), dtype=torch.float64), beta=1.0)
+    with pytest.raises(ValueError, match="no token"):
+        L.demonstration_regularization(x, x, torch.zeros(2, 3, dtype=torch.bool), beta=1.0)
     with pytest.raises(ValueError, match="logp must be finite"):
         L.ppo_clip(torch.full((1, 1), float("nan"), dtype=torch.float64), x[:1, :1], x[:1, :1])
     with pytest.raises(ValueError, match="no token"):
