@@ -285,18 +285,24 @@ class PreferenceOptimum:
     converged: bool
 
 
-def minimize_population_loss(loss_fn: LossFn, theta0: np.ndarray, gtol: float = 1e-9) -> PreferenceOptimum:
+def minimize_population_loss(loss_fn: LossFn, theta0: np.ndarray, gtol: float = 1e-8, restarts: int = 3) -> PreferenceOptimum:
     """Minimize a loss ``θ -> (value, grad)`` over tabular logits with scipy's L-BFGS.
 
     ``converged`` is True when the gradient max-norm at the returned point is below ``gtol``.
+    L-BFGS's line search can stop at float precision just above ``gtol``; the solve is then
+    restarted from where it stopped (a fresh curvature memory), at most ``restarts`` times.
     """
-    theta0 = as_float_array("theta0", theta0, ndim=1)
-    res = minimize(loss_fn, theta0, jac=True, method="L-BFGS-B",
-                   options={"maxiter": 20_000, "maxcor": 30, "gtol": 1e-14, "ftol": 1e-16})
-    val, grad = loss_fn(res.x)
-    gn = float(np.max(np.abs(grad)))
-    theta = res.x - res.x.max()
-    return PreferenceOptimum(np.exp(log_softmax(theta)), theta, float(val), gn, int(res.nit), gn < gtol)
+    x = as_float_array("theta0", theta0, ndim=1)
+    nit = 0
+    for _ in range(1 + restarts):
+        res = minimize(loss_fn, x, jac=True, method="L-BFGS-B",
+                       options={"maxiter": 20_000, "maxcor": 30, "gtol": 1e-14, "ftol": 1e-16})
+        x, nit = res.x - res.x.max(), nit + int(res.nit)
+        val, grad = loss_fn(x)
+        gn = float(np.max(np.abs(grad)))
+        if gn < gtol:
+            break
+    return PreferenceOptimum(np.exp(log_softmax(x)), x, float(val), gn, nit, gn < gtol)
 
 
 def dpo_bt_minimizer(r: np.ndarray, pi_ref: np.ndarray, beta: float) -> np.ndarray:
