@@ -190,8 +190,11 @@ def test_renyi_order_2_and_half(pq: tuple[np.ndarray, np.ndarray]) -> None:
     """D_2 = log(1 + χ²) and D_{1/2} = −2 log(1 − H²) (Bhattacharyya), including ∞ cases."""
     p, q = pq
     assert renyi(p, q, 2.0) == pytest.approx(math.log1p(chi2(p, q)), rel=1e-9, abs=1e-12)
-    with np.errstate(divide="ignore"):
-        expected = -2 * math.log(max(1 - hellinger2(p, q), 0.0)) if hellinger2(p, q) < 1 else math.inf
+    # 1 − H² is the Bhattacharyya coefficient BC = Σ √(p q); computed directly so that disjoint
+    # supports give BC = 0 exactly (1 − H² can round to 1e-32 instead) and D_{1/2} = ∞.
+    bc = float(np.sum(np.sqrt(p * q)))
+    assert bc == pytest.approx(1 - hellinger2(p, q), abs=1e-12)
+    expected = -2 * math.log(bc) if bc > 0 else math.inf
     assert renyi(p, q, 0.5) == pytest.approx(expected, rel=1e-7, abs=1e-10)
 
 
