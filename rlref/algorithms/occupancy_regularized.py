@@ -43,12 +43,12 @@ from typing import Literal
 import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
-from scipy.special import expit, log_softmax, logsumexp
+from scipy.special import expit
 
 from rlref._checks import as_float_array, check_finite
 from rlref.mdp import TabularMDP
 from rlref.policy import validate_policy
+from rlref.solve import occupancy_measure, policy_from_occupancy, policy_iteration, soft_value_iteration
 
 __all__ = [
     "DIVERGENCES",
@@ -193,33 +193,22 @@ def flow_matrix(mdp: TabularMDP) -> sp.csr_matrix:
 
 
 def occupancy_of(mdp: TabularMDP, pi: np.ndarray) -> np.ndarray:
-    """Normalized discounted occupancy μ_π[s, a] = d_π(s) π(a|s).
+    """Normalized discounted occupancy μ_π[s, a] = d_π(s) π(a|s) (sums to 1).
 
-    d_π = (1 − γ)(I − γ P_πᵀ)⁻¹ μ₀ (sparse LU solve; O(nnz) for sparse P). Sums to 1.
-
+    The same as :func:`rlref.solve.occupancy_measure` (discounted MDPs only here).
     References: Puterman (1994), Thm 6.9.1.
     """
     _check_mdp(mdp)
-    pi = validate_policy(mdp, pi)
-    S = mdp.num_states
-    Ppi = sp.csr_matrix(mdp.policy_transition(pi))
-    lhs = (sp.identity(S, format="csc") - mdp.gamma * Ppi.T).tocsc()
-    d = spla.spsolve(lhs, (1.0 - mdp.gamma) * np.asarray(mdp.mu0))
-    d = np.clip(np.asarray(d, dtype=np.float64).ravel(), 0.0, None)
-    return d[:, None] * pi
+    return occupancy_measure(mdp, validate_policy(mdp, pi))
 
 
 def policy_of(mu: np.ndarray, fallback: np.ndarray, tol: float = 1e-12) -> np.ndarray:
     """π(a|s) = μ(s,a) / Σ_b μ(s,b); ``fallback[s]`` where Σ_b μ(s,b) <= tol.
 
-    Shapes: mu[s, a], fallback[s, a] -> π[s, a].
+    Solver round-off (small negative entries of a convex program's μ) is clipped to 0 first;
+    then this is :func:`rlref.solve.policy_from_occupancy`. Shapes: mu[s, a], fallback[s, a] -> π[s, a].
     """
-    mu = np.clip(np.asarray(mu, dtype=np.float64), 0.0, None)
-    ds = mu.sum(axis=1, keepdims=True)
-    out = np.array(fallback, dtype=np.float64, copy=True)
-    vis = ds[:, 0] > tol
-    out[vis] = mu[vis] / ds[vis]
-    return out
+    return policy_from_occupancy(np.clip(np.asarray(mu, dtype=np.float64), 0.0, None), pi_default=fallback, min_mass=tol)
 
 
 def divergence_value(mu: np.ndarray, mu_ref: np.ndarray, divergence: str) -> float:
@@ -283,7 +272,8 @@ def _solve_problem(prob: cp.Problem, solver: str | None) -> str:
     status = "not solved"
     for name in order:
         try:
-            kwargs = {"max_iters": 200_000, "eps": 1e-9} if name == "SCS" else {}
+            # Clarabel's default gaps (1e-8) leave ~1e-5 errors in the exponential-cone (KL) program's μ.
+            kwargs = {"max_iters": 200_000, "eps": 1e-9} if name == "SCS" else {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
             prob.solve(solver=name, **kwargs)
             status = str(prob.status)
             if status in _OK:
@@ -393,18 +383,9 @@ def solve(
 
 
 # ----------------------------------------------------------------------------- action KL
-def _soft_vi(mdp: TabularMDP, r: np.ndarray, log_ref: np.ndarray, lam: float, tol: float, max_iter: int) -> tuple[np.ndarray, int]:
-    """V ← λ log Σ_a π_ref(a|s) exp((r + γPV)(s,a)/λ) until ‖ΔV‖∞ <= tol(1−γ)/γ."""
-    v = np.zeros(mdp.num_states)
-    g = mdp.gamma
-    for it in range(1, max_iter + 1):
-        q = r + g * mdp.expected_next(v)
-        v_new = lam * logsumexp(q / lam + log_ref, axis=1)
-        delta = float(np.max(np.abs(v_new - v)))
-        v = v_new
-        if g == 0.0 or delta <= tol * (1 - g) / max(g, 1e-300):
-            return v, it
-    raise RuntimeError(f"soft value iteration did not converge in {max_iter} iterations (last sup-norm change {delta!r})")
+def _with_reward(mdp: TabularMDP, r: np.ndarray) -> TabularMDP:
+    """The same dynamics with expected reward ``r[s, a]``."""
+    return TabularMDP(mdp.P, r, gamma=mdp.gamma, mu0=mdp.mu0, name=mdp.name)
 
 
 def solve_action_kl(
@@ -453,10 +434,9 @@ def solve_action_kl(
         pi = best / best.sum(axis=1, keepdims=True)
         status = f"value iteration converged in {it} iterations"
     else:
-        v, it = _soft_vi(mdp, r, log_ref, lam, tol, max_iter)
-        q = r + mdp.gamma * mdp.expected_next(v)
-        pi = np.exp(log_softmax(q / lam + log_ref, axis=1))
-        status = f"soft value iteration converged in {it} iterations"
+        soft = soft_value_iteration(_with_reward(mdp, r), lam, pi_ref=pi_ref, epsilon=tol, max_iter=max_iter, strict=True)
+        v, pi = soft.values, soft.policy
+        status = f"soft value iteration converged in {soft.iterations} iterations"
     mu = occupancy_of(mdp, pi)
     with np.errstate(divide="ignore", invalid="ignore"):
         kl_sa = np.where(pi > 0, pi * (np.log(np.where(pi > 0, pi, 1.0)) - np.where(pi > 0, log_ref, 0.0)), 0.0)
@@ -557,26 +537,8 @@ def _fit_discriminator(counts_pi: np.ndarray, counts_ref: np.ndarray, l2: float)
 
 
 def _best_response(mdp: TabularMDP, r: np.ndarray) -> np.ndarray:
-    """Occupancy of a deterministic optimal policy for reward r (Howard's policy iteration).
-
-    Evaluation V = (I − γP_π)⁻¹ r_π by a sparse LU solve; improvement greedy with ties kept
-    (a policy changes only where some action is better by > 1e-12); finitely many steps.
-    """
-    S, A = mdp.num_states, mdp.num_actions
-    act = np.argmax(r, axis=1)
-    eye = sp.identity(S, format="csc")
-    for _ in range(10 * S * A + 10):
-        pi = np.zeros((S, A))
-        pi[np.arange(S), act] = 1.0
-        Ppi = sp.csr_matrix(mdp.policy_transition(pi))
-        v = spla.spsolve((eye - mdp.gamma * Ppi).tocsc(), r[np.arange(S), act])
-        q = r + mdp.gamma * mdp.expected_next(np.asarray(v).ravel())
-        cur = q[np.arange(S), act]
-        better = q.max(axis=1) > cur + 1e-12 * (1.0 + np.abs(cur))
-        if not better.any():
-            return occupancy_of(mdp, pi)
-        act = np.where(better, np.argmax(q, axis=1), act)
-    raise RuntimeError("policy iteration did not converge")
+    """Occupancy of a deterministic optimal policy for reward r (rlref.solve.policy_iteration)."""
+    return occupancy_measure(mdp, policy_iteration(_with_reward(mdp, r), strict=True).policy)
 
 
 def solve_sampled(
