@@ -128,22 +128,43 @@ def value_iteration(
     gamma = mdp.gamma
     thr = _threshold(eps, gamma)
     v = np.zeros(mdp.num_states) if v is None else v
-    converged = False
-    k = 0
-    delta = np.inf
-    q = _q(mdp, v, None)
-    while k < max_iter:
-        k += 1
-        q = _q(mdp, v, None)
-        v_new = q.max(axis=-1)
-        delta = float(np.abs(v_new - v).max())
-        if delta <= thr:
-            converged = True
-            break
-        if delta <= _ULPS * np.finfo(float).eps * max(1.0, float(np.abs(v_new).max())):
-            break  # float64 fixed point reached above the requested threshold
-        v = v_new
+    q, delta, k, converged = _sweeps(mdp, v, thr, max_iter, m=1)
     return _finish(mdp, q, delta, k, converged, "value_iteration", tie_tol, strict)
+
+
+def _row_max(q: np.ndarray) -> np.ndarray:
+    """max_a q[s, a]; a loop of np.maximum over the (short) action axis is ~3x faster than q.max(-1)."""
+    out = q[:, 0].copy()
+    for a in range(1, q.shape[1]):
+        np.maximum(out, q[:, a], out=out)
+    return out
+
+
+def _sweeps(mdp: TabularMDP, v: np.ndarray, thr: float, max_iter: int, m: int) -> tuple[np.ndarray, float, int, bool]:
+    """Discounted VI (m = 1) or modified PI (m > 1) sweeps from ``v`` until ‖T v − v‖∞ <= thr.
+
+    Each sweep: q = r + γ P v, T v = max_a q; for m > 1 the greedy policy π of q is then
+    evaluated partially, v ← (T_π)^{m−1} T v. Also stops (not converged) when the change is at
+    float64 round-off. Returns (q at the last v, ‖T v − v‖∞, sweeps, converged).
+    """
+    gamma, A = mdp.gamma, mdp.num_actions
+    delta, q = np.inf, _q(mdp, v, None)
+    for k in range(1, max_iter + 1):
+        q = _q(mdp, v, None)
+        tv = _row_max(q)
+        delta = float(np.abs(tv - v).max())
+        if delta <= thr:
+            return q, delta, k, True
+        if delta <= _ULPS * np.finfo(float).eps * max(1.0, float(np.abs(tv).max())):
+            return q, delta, k, False  # float64 fixed point reached above the requested threshold
+        if m > 1:
+            pi = deterministic_policy(np.argmax(q, axis=-1), A)
+            r_pi = np.einsum("sa,sa->s", pi, mdp.r)
+            P_pi = mdp.policy_transition(pi)
+            for _ in range(m - 1):
+                tv = r_pi + gamma * (P_pi @ tv)
+        v = tv
+    return q, delta, max_iter, False
 
 
 def _improve(q: np.ndarray, actions: np.ndarray | None, tol: float) -> np.ndarray:
@@ -240,26 +261,5 @@ def modified_policy_iteration(
     thr = _threshold(eps, gamma)
     if v is None:
         v = np.full(mdp.num_states, float(mdp.r.min()) / (1.0 - gamma))
-    A = mdp.num_actions
-    converged = False
-    k = 0
-    delta = np.inf
-    q = _q(mdp, v, None)
-    while k < max_iter:
-        k += 1
-        q = _q(mdp, v, None)
-        tv = q.max(axis=-1)
-        delta = float(np.abs(tv - v).max())
-        if delta <= thr:
-            converged = True
-            break
-        if delta <= _ULPS * np.finfo(float).eps * max(1.0, float(np.abs(tv).max())):
-            break
-        pi = deterministic_policy(np.argmax(q, axis=-1), A)
-        r_pi = np.einsum("sa,sa->s", pi, mdp.r)
-        P_pi = mdp.policy_transition(pi)
-        u = tv
-        for _ in range(m - 1):
-            u = r_pi + gamma * (P_pi @ u)
-        v = u
+    q, delta, k, converged = _sweeps(mdp, v, thr, max_iter, m=int(m))
     return _finish(mdp, q, delta, k, converged, "modified_policy_iteration", tie_tol, strict)
