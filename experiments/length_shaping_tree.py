@@ -144,9 +144,8 @@ def run(ctx: Context) -> Report:
     ctx.claim("The correctness-only tilt maximizes accuracy at a given KL budget, so every length reward costs accuracy "
               "(min over methods of accuracy(correctness) − accuracy(method) >= 0)",
               expected=">= 0", measured=min(acc_gap.values()), tolerance=None, holds=min(acc_gap.values()) >= -1e-10)
-    costly = sorted((m for m in METHODS[1:] if acc_gap[m] > 0.01), key=lambda m: -acc_gap[m])
-    ctx.claim("Methods costing more than 1 point of accuracy at equal KL (sorted by cost; computed)",
-              expected="reported", measured={m: round(acc_gap[m], 4) for m in costly}, tolerance=None, holds=True)
+    # Reported, not claimed (a claim with a typed-in holds=True cannot fail): the per-method costs go into `data`.
+    costly = {m: acc_gap[m] for m in sorted(METHODS[1:], key=lambda m: -acc_gap[m]) if acc_gap[m] > 0.01}
     ctx.claim(f"The torch policy gradient (library ppo_clip + kl_reward, exact expectations) on the {tch['method']}-shaped reward "
               "reaches the exact KL-constrained tilt (TV)", expected=0.0, measured=tch["tv"], tolerance=1e-4)
 
@@ -174,5 +173,5 @@ def run(ctx: Context) -> Report:
     fig.tight_layout()
     table = [{"method": m, "accuracy": at[m]["accuracy"], "expected_length": at[m]["length"], "beta": at[m]["beta"],
               "accuracy_cost": 0.0 if m == "correctness" else acc_gap[m], "length_saved": base["length"] - at[m]["length"]} for m in METHODS]
-    return ctx.report(PAPER, figure=fig, data={"delta": delta0, "table": table, "frontier": fr, "reference": {
+    return ctx.report(PAPER, figure=fig, data={"delta": delta0, "table": table, "costing_over_1_point": costly, "frontier": fr, "reference": {
         "accuracy": float(p_ref @ cf), "length": float(p_ref @ lens)}, "torch_check": tch, "L": L})

@@ -28,6 +28,7 @@ from rlref._checks import DIST_ATOL, as_float_array, check_finite, check_positiv
 from rlref.envs._common import as_generator, check_count, resolve_gamma
 from rlref.mdp import TabularMDP
 from rlref.policy import validate_policy
+from rlref.solve.occupancy import state_occupancy
 
 __all__ = [
     "LinearMDP",
@@ -158,7 +159,11 @@ class LinearMDP:
 
 # ---------------------------------------------------------------------------------------- features
 def one_hot_features(num_states: int, num_actions: int) -> np.ndarray:
-    """Tabular features φ(s, a) = e_{s·A + a} ∈ R^{S·A}; shape (S, A, S·A)."""
+    """Tabular features φ(s, a) = e_{s·A + a} ∈ R^{S·A}; shape (S, A, S·A).
+
+    Raises ValueError if a count is not a positive integer.
+    References: Jin et al. (2020), §2 (the tabular case of a linear MDP).
+    """
     S = check_count("num_states", num_states)
     A = check_count("num_actions", num_actions)
     return np.eye(S * A).reshape(S, A, S * A)
@@ -204,6 +209,8 @@ def random_low_rank_features(
     Simplex features combined with μ whose rows are distributions over s' always induce a
     stochastic kernel (P(·|s,a) is then a mixture of the d rows of μ), so they give linear MDPs
     of rank <= d. α = ``concentration``.
+    Raises ValueError if a count is not a positive integer or concentration <= 0.
+    References: Jin et al. (2020), §2 (simplex feature spaces); the sampler is derived here.
     """
     S = check_count("num_states", num_states)
     A = check_count("num_actions", num_actions)
@@ -327,6 +334,8 @@ def linear_q_from_features(phi: np.ndarray, q: np.ndarray) -> LinearFit:
 
     The residual max_{s,a} |⟨φ(s,a), w⟩ − q(s,a)| is ~0 exactly when q lies in span(φ) (e.g. any
     Q^π of a linear MDP). Shapes: phi[s, a, d], q[s, a] -> LinearFit (weights (d,), fitted (S, A)).
+    Raises ValueError on non-finite inputs or mismatched shapes.
+    References: Jin et al. (2020), Proposition 2.3 (Q^π ∈ span φ for a linear MDP).
     """
     phi = as_float_array("phi", phi, ndim=3)
     q = as_float_array("q", q, ndim=2)
@@ -346,7 +355,8 @@ def feature_expectation(mdp: LinearMDP | TabularMDP, pi: np.ndarray, phi: np.nda
     Discounted: ψ^π = Σ_{s,a} d^π(s) π(a|s) φ(s, a) with d^π = μ0ᵀ (I − γ P_π)^{-1} (unnormalized
     occupancy). Finite horizon: ψ^π = Σ_{h<H} γ^h E[φ(s_h, a_h)]. For a linear MDP,
     ⟨ψ^π, θ⟩ = E_{μ0}[V^π(s_0)]. ``phi`` defaults to the linear MDP's features and is required for
-    a TabularMDP. Shapes: pi[s, a] (or pi[h, s, a]), phi[s, a, d] -> (d,).
+    a TabularMDP. Shapes: pi[s, a] (or pi[h, s, a]), phi[s, a, d] -> (d,). A sparse P is not
+    densified (the occupancy comes from :func:`rlref.solve.state_occupancy`).
 
     References: Abbeel & Ng (2004), "Apprenticeship learning via inverse reinforcement learning",
     ICML, eq. (2) (feature expectations).
@@ -366,16 +376,11 @@ def feature_expectation(mdp: LinearMDP | TabularMDP, pi: np.ndarray, phi: np.nda
         raise ValueError(f"phi must have shape (S, A, d) with (S, A) = ({S}, {A}), got {feats.shape}")
     check_finite("phi", feats)
     pi = validate_policy(tab, pi)
-    P = np.asarray(tab.dense_P())
+    # d_S from rlref.solve (sparse-aware: a sparse P is never densified)
+    ds = state_occupancy(tab, pi)
     if tab.horizon is None:
-        P_pi = np.einsum("sa,sat->st", pi, P)
-        occ = np.linalg.solve((np.eye(S) - tab.gamma * P_pi).T, tab.mu0)
+        occ = ds / (1.0 - tab.gamma)  # unnormalized: μ0ᵀ (I − γ P_π)^{-1}
         return np.einsum("s,sa,sad->d", occ, pi, feats)
-    total = np.zeros(feats.shape[2])
-    dist = np.array(tab.mu0)
-    for h in range(tab.horizon):
-        pi_h = pi[h] if pi.ndim == 3 else pi
-        P_h = P[h] if P.ndim == 4 else P
-        total += tab.gamma**h * np.einsum("s,sa,sad->d", dist, pi_h, feats)
-        dist = np.einsum("s,sa,sat->t", dist, pi_h, P_h)
-    return total
+    weights = tab.gamma ** np.arange(tab.horizon)
+    pi_h = pi if pi.ndim == 3 else np.broadcast_to(pi, (tab.horizon, S, A))
+    return np.einsum("h,hs,hsa,sad->d", weights, ds, pi_h, feats)

@@ -182,14 +182,27 @@ class TabularMDP:
                 raise ValueError(f"terminal must be a boolean mask of shape (S,), got dtype {term.dtype}")
             if term.shape != (S,):
                 raise ValueError(f"terminal must have shape (S,) = ({S},), got {term.shape}")
-            for s in np.flatnonzero(term):
-                for a in range(A):
-                    p_stay = self._p_row(int(s), a)[int(s)] if not stage_P else np.min(self.P[:, s, a, s])
-                    if abs(p_stay - 1.0) > DIST_ATOL:
-                        raise ValueError(f"terminal state {s} must be absorbing; P(s'={s}|s={s}, a={a}) = {float(p_stay)!r}")
-                    rr = np.abs(self.r[..., s, a]).max()
-                    if rr != 0.0:
-                        raise ValueError(f"terminal state {s} must earn zero reward; r[s={s}, a={a}] = {float(rr)!r}")
+            # vectorized over terminal states (no per-state loop, no dense rows of a sparse P)
+            ts = np.flatnonzero(term)
+            acts = np.arange(A)
+            if ts.size == 0:
+                p_stay = np.ones((0, A))
+            elif sp.issparse(self.P):
+                rows = (ts[:, None] * A + acts[None, :]).ravel()
+                p_stay = np.asarray(self.P[rows, np.repeat(ts, A)]).reshape(ts.size, A)
+            elif stage_P:
+                p_stay = self.P[:, ts[:, None], acts[None, :], ts[:, None]].min(axis=0)
+            else:
+                p_stay = self.P[ts[:, None], acts[None, :], ts[:, None]]
+            r_abs = np.abs(self.r[..., ts, :])
+            r_abs = r_abs.max(axis=0) if r_abs.ndim == 3 else r_abs
+            bad_any = (np.abs(p_stay - 1.0) > DIST_ATOL) | (r_abs != 0.0)
+            for k in np.flatnonzero(bad_any.any(axis=1))[:1]:  # report the first bad (s, a)
+                s = int(ts[k])
+                for a in np.flatnonzero(np.abs(p_stay[k] - 1.0) > DIST_ATOL)[:1]:
+                    raise ValueError(f"terminal state {s} must be absorbing; P(s'={s}|s={s}, a={a}) = {float(p_stay[k, a])!r}")
+                for a in np.flatnonzero(r_abs[k] != 0.0)[:1]:
+                    raise ValueError(f"terminal state {s} must earn zero reward; r[s={s}, a={a}] = {float(r_abs[k, a])!r}")
             term = term.copy()
             term.setflags(write=False)
             set_(self, "terminal", term)
@@ -212,11 +225,6 @@ class TabularMDP:
             raise ValueError("a sparse R cannot be combined with a stage-dependent P[h, s, a, s']")
         P = self.P if sp.issparse(self.P) else sp.csr_matrix(self.P.reshape(S * A, S))
         return np.asarray(P.multiply(R).sum(axis=1)).reshape(S, A)
-
-    def _p_row(self, s: int, a: int, h: int = 0) -> np.ndarray:
-        if sp.issparse(self.P):
-            return self.P.getrow(s * self.num_actions + a).toarray().ravel()
-        return np.asarray(self.P[h, s, a] if self.P.ndim == 4 else self.P[s, a])
 
     # ------------------------------------------------------------------ shape properties
     @property
@@ -284,7 +292,9 @@ class TabularMDP:
     def expected_next(self, v: np.ndarray, h: int | None = None) -> np.ndarray:
         """``(P v)[s, a] = Σ_{s'} P(s'|s, a) v(s')`` for ``v[s']``; returns shape (S, A).
 
-        Uses a sparse mat-vec when P is sparse. ``h`` selects the stage of a staged P.
+        Uses a sparse mat-vec when P is sparse. ``h`` selects the stage of a staged P; it is
+        required then (ValueError without it, rather than silently using stage 0).
+        References: Puterman (1994), eq. (6.2.2).
         """
         S, A = self.num_states, self.num_actions
         v = np.asarray(v, dtype=np.float64)
@@ -292,13 +302,14 @@ class TabularMDP:
             raise ValueError(f"v must have shape (S,) = ({S},), got {v.shape}")
         if sp.issparse(self.P):
             return (self.P @ v).reshape(S, A)
-        P = self.P[self._stage(h) if h is not None else 0] if self.P.ndim == 4 else self.P
+        P = self.P[self._stage(h)] if self.P.ndim == 4 else self.P
         return P @ v
 
     def policy_transition(self, pi: np.ndarray, h: int | None = None) -> sp.csr_matrix | np.ndarray:
         """State-to-state matrix under ``pi[s, a]``: ``P_π(s, t) = Σ_a π(a|s) P(t|s, a)``.
 
-        Sparse in, sparse out. References: Puterman (1994), §6.1.
+        Sparse in, sparse out. ``h`` selects the stage of a staged P and is required then.
+        Shapes: pi[s, a] -> P_π[s, t]. References: Puterman (1994), §6.1.
         """
         S, A = self.num_states, self.num_actions
         pi = np.asarray(pi, dtype=np.float64)
@@ -310,7 +321,7 @@ class TabularMDP:
             cols = np.arange(S * A)
             M = sp.csr_matrix((pi.ravel(), (rows, cols)), shape=(S, S * A))
             return (M @ self.P).tocsr()
-        P = self.P[self._stage(h) if h is not None else 0] if self.P.ndim == 4 else self.P
+        P = self.P[self._stage(h)] if self.P.ndim == 4 else self.P
         return np.einsum("sa,sat->st", pi, P)
 
     def __repr__(self) -> str:

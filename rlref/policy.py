@@ -29,7 +29,11 @@ def _policy_shape(mdp: TabularMDP, stages: bool) -> tuple[int, ...]:
 
 
 def uniform_policy(mdp: TabularMDP, stages: bool = False) -> np.ndarray:
-    """π(a|s) = 1/A for every state (and every stage if ``stages`` and the MDP is episodic)."""
+    """π(a|s) = 1/A for every state (and every stage if ``stages`` and the MDP is episodic).
+
+    Shapes: -> π[s, a], or π[h, s, a] with ``stages=True`` for a finite-horizon MDP.
+    References: Puterman (1994), §2.1.5 (randomized decision rules).
+    """
     shape = _policy_shape(mdp, stages)
     return np.full(shape, 1.0 / mdp.num_actions)
 
@@ -42,6 +46,8 @@ def greedy_policy(q: np.ndarray, tie_tol: float = 1e-10, ties: str = "uniform") 
     deterministic policy. Uniform tie-breaking makes the map q -> π permutation-equivariant.
 
     Shapes: q[..., s, a] -> π[..., s, a].
+    Raises ValueError if q is not finite or has an empty action axis, tie_tol < 0, or ``ties`` is
+    unknown. References: Puterman (1994), eq. (6.2.4) (greedy, "conserving" decision rules).
     """
     q = as_float_array("q", q)
     check_finite("q", q)
@@ -64,7 +70,10 @@ def softmax_policy(q: np.ndarray, temperature: float = 1.0, pi_ref: np.ndarray |
 
     With ``pi_ref=None`` the reference is uniform (plain softmax). Actions with π_ref = 0 get
     probability 0. Shapes: q[..., s, a], pi_ref broadcastable -> π[..., s, a].
-    Raises ValueError if the temperature is <= 0.
+    Raises ValueError if the temperature is <= 0, q is not finite, or pi_ref is not a
+    distribution over the last axis or does not broadcast to q's shape.
+    References: Sutton & Barto (2018), eq. (13.2) (soft-max in action preferences); Korbak, Perez,
+    Buckley (2022), eq. (2) (the π_ref-tilted form).
     """
     tau = check_positive("temperature", temperature)
     q = as_float_array("q", q)
@@ -73,13 +82,24 @@ def softmax_policy(q: np.ndarray, temperature: float = 1.0, pi_ref: np.ndarray |
     if pi_ref is not None:
         ref = as_float_array("pi_ref", pi_ref)
         check_distribution("pi_ref", ref)
+        try:
+            ref = np.broadcast_to(ref, logits.shape)
+        except ValueError as exc:
+            raise ValueError(f"pi_ref of shape {ref.shape} does not broadcast to q's shape {q.shape}") from exc
         with np.errstate(divide="ignore"):
             logits = logits + np.log(ref)
     return np.exp(log_softmax(logits, axis=-1))
 
 
 def deterministic_policy(actions: np.ndarray, num_actions: int) -> np.ndarray:
-    """One-hot policy π(a|s) = 1[a = actions[s]] from integer ``actions[..., s]``."""
+    """One-hot policy π(a|s) = 1[a = actions[s]] from integer ``actions[..., s]``.
+
+    Shapes: actions[..., s] -> π[..., s, a] with A = ``num_actions``.
+    Raises ValueError if num_actions is not a positive integer or an action lies outside [0, A).
+    References: Puterman (1994), §2.1.5 (deterministic decision rules).
+    """
+    if isinstance(num_actions, bool) or not isinstance(num_actions, (int, np.integer)) or num_actions < 1:
+        raise ValueError(f"num_actions must be a positive integer, got {num_actions!r}")
     actions = np.asarray(actions)
     if not np.issubdtype(actions.dtype, np.integer):
         raise ValueError(f"actions must be integers, got dtype {actions.dtype}")
@@ -93,7 +113,8 @@ def validate_policy(mdp: TabularMDP, pi: np.ndarray, name: str = "pi") -> np.nda
     """Check that ``pi`` is a policy for ``mdp`` and return it as float64.
 
     Accepts ``pi[s, a]``, or ``pi[h, s, a]`` for a finite-horizon MDP. Raises ValueError naming
-    the bad shape, the first negative entry or the first state whose row does not sum to 1.
+    the bad shape, the first negative entry or the first state whose row does not sum to 1
+    (|Σ_a π(a|s) − 1| > 1e-8). References: Puterman (1994), §2.1.5.
     """
     pi = as_float_array(name, pi, ndim=(2, 3))
     S, A = mdp.num_states, mdp.num_actions

@@ -152,3 +152,61 @@ def test_unnormalized_occupancy_raises():
 def test_negative_sigma_in_bound_raises():
     with pytest.raises(ValueError, match="sigma"):
         lower_bound(0.1, 0.5, -1.0, 1.0, 0.2)
+
+
+# ----------------------------------------------------------------------------- the summary's λ (no 1/r)
+def proxy_side_bound(dP: float, r: float, sP: float, sR: float, chi2: float) -> float:
+    """The other decomposition, Z_R̃ = r Z_R + √(1−r²) Z_⊥′ (derived here, independent of the module):
+
+    r ΔJ(R)/σ_R ≥ ΔJ(R̃)/σ_R̃ − √(1−r²) √χ²; maximizing its right-hand side is λ = σ_R̃ √(1−r²).
+    """
+    return sR * (dP / sP - np.sqrt(1.0 - r * r) * np.sqrt(chi2)) / r
+
+
+@settings(max_examples=25, deadline=None)
+@given(SEEDS, st.floats(0.05, 1.0))
+def test_proxy_side_bound_holds_for_every_policy(seed, r):
+    """The second Cauchy–Schwarz bound (decomposing R̃ instead of R) holds for random policies too."""
+    mdp, _, mu_ref, rng = instance(seed)
+    Rt = correlated_proxy(mdp.r, mu_ref, r, rng)
+    for _ in range(5):
+        pi = rng.dirichlet(np.ones(mdp.num_actions) * rng.uniform(0.05, 2), size=mdp.num_states)
+        chk = improvement_bound(mdp.r, Rt, occupancy_of(mdp, pi), mu_ref)
+        rr = chk.correlation
+        # 1e-8: σ's are square roots of μ_ref-variances (half the float64 digits); at r = 1 the
+        # bound is attained and the two sides differ only by that round-off (seen: 1.3e-9)
+        assert chk.true_improvement >= proxy_side_bound(chk.proxy_improvement, rr, chk.sigma_proxy, chk.sigma_true, chk.chi2) - 1e-8
+
+
+@settings(max_examples=12, deadline=None)
+@given(SEEDS, st.floats(0.1, 0.95))
+def test_summary_lambda_never_reward_hacks_either(seed, r):
+    """λ = σ_R̃√(1−r²) (include_r=False) maximizes the proxy-side bound, so it never hacks either."""
+    mdp, pi_ref, mu_ref, rng = instance(seed)
+    Rt = correlated_proxy(mdp.r, mu_ref, r, rng)
+    lam = prescribed_lambda(reference_moments(Rt, mu_ref)[1], r, include_r=False)
+    res = solve(mdp, Rt, pi_ref, lam, "sqrt_chi2")
+    chk = improvement_bound(mdp.r, Rt, res.occupancy, mu_ref)
+    assert proxy_side_bound(chk.proxy_improvement, chk.correlation, chk.sigma_proxy, chk.sigma_true, chk.chi2) >= -1e-6
+    assert not is_reward_hacking(mdp.r, res.occupancy, mu_ref, tol=1e-6)
+
+
+def test_neither_bound_dominates():
+    """Bound (A) = lower_bound and bound (B) = proxy_side_bound are each the tighter one somewhere (derived here)."""
+    # a = ΔJ(R̃)/σ_R̃, c = √χ²;  B − A = a(1/r − r) − √(1−r²) c (1/r − 1)
+    r = 0.5
+    a_big = lower_bound(1.0, r, 1.0, 1.0, 0.01), proxy_side_bound(1.0, r, 1.0, 1.0, 0.01)
+    a_small = lower_bound(0.0, r, 1.0, 1.0, 1.0), proxy_side_bound(0.0, r, 1.0, 1.0, 1.0)
+    assert a_big[1] > a_big[0]
+    assert a_small[0] > a_small[1]
+
+
+def test_nan_inputs_to_bound_raise():
+    with pytest.raises(ValueError, match="chi2 must be >= 0, got nan"):
+        lower_bound(0.1, 0.5, 1.0, 1.0, float("nan"))
+    with pytest.raises(ValueError, match="proxy_improvement must be finite"):
+        lower_bound(float("nan"), 0.5, 1.0, 1.0, 0.2)
+    with pytest.raises(ValueError, match="r must lie in"):
+        lower_bound(0.1, float("nan"), 1.0, 1.0, 0.2)
+    with pytest.raises(ValueError, match="chi2 must be >= 0, got -0.1"):
+        lower_bound(0.1, 0.5, 1.0, 1.0, -0.1)

@@ -235,3 +235,30 @@ def test_helper_bad_inputs_raise():
     lin = random_linear_mdp(3, 2, 2, seed=0)
     with pytest.raises(ValueError, match="pi"):
         policy_q_weights(lin, np.full((3, 2), 0.7))
+
+
+def test_feature_expectation_on_sparse_and_staged_tabular_mdps_matches_unrolling():
+    """ψ^π on a sparse P (never densified) and a stage-dependent P equals explicit forward unrolling."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(4)
+    S, A, d, H = 6, 2, 3, 4
+    P = rng.dirichlet(np.ones(S), (S, A))
+    phi = rng.normal(size=(S, A, d))
+    pi = rng.dirichlet(np.ones(A), S)
+    mu0 = rng.dirichlet(np.ones(S))
+    sparse = TabularMDP(sp.csr_matrix(P.reshape(S * A, S)), np.zeros((S, A)), gamma=0.8, mu0=mu0)
+    dist, total = mu0.copy(), np.zeros(d)
+    for t in range(400):  # Σ_t γ^t E[φ(s_t, a_t)], truncated at γ^400 ≈ 1e-39
+        total += 0.8**t * np.einsum("s,sa,sad->d", dist, pi, phi)
+        dist = np.einsum("s,sa,sat->t", dist, pi, P)
+    np.testing.assert_allclose(feature_expectation(sparse, pi, phi=phi), total, atol=1e-12)
+    assert sparse.is_sparse
+    Ph = rng.dirichlet(np.ones(S), (H, S, A))
+    pih = rng.dirichlet(np.ones(A), (H, S))
+    staged = TabularMDP(Ph, np.zeros((S, A)), horizon=H, gamma=0.9, mu0=mu0)
+    dist, total = mu0.copy(), np.zeros(d)
+    for h in range(H):
+        total += 0.9**h * np.einsum("s,sa,sad->d", dist, pih[h], phi)
+        dist = np.einsum("s,sa,sat->t", dist, pih[h], Ph[h])
+    np.testing.assert_allclose(feature_expectation(staged, pih, phi=phi), total, atol=1e-12)

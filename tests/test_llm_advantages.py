@@ -218,3 +218,71 @@ def test_bad_inputs_raise():
         adv.duration_aware_weights(_t([1.0]), _t([0.0]))
     with pytest.raises(ValueError, match="prefix"):
         adv.igpo_turn_rewards(_t([[0.0, 0.0, 0.0]]), _t([1.0]), torch.tensor([[False, True]]))
+
+
+_NAN_ROW = [[1.0, float("nan"), 0.0]]
+
+
+@pytest.mark.parametrize("fn", GROUP_FNS + [adv.reinforce_pp])
+def test_every_group_estimator_rejects_bad_inputs(fn):
+    """NaN valid rewards, a float mask, a mask of the wrong shape and an empty group raise ValueError."""
+    with pytest.raises(ValueError, match="rewards must be finite"):
+        fn(_t(_NAN_ROW))
+    with pytest.raises(ValueError, match="bool"):
+        fn(_t([[1.0, 2.0, 3.0]]), torch.ones(1, 3))
+    with pytest.raises(ValueError, match="mask must have shape"):
+        fn(_t([[1.0, 2.0, 3.0]]), torch.ones(1, 2, dtype=torch.bool))
+    with pytest.raises(ValueError, match="valid responses|selects no entries"):
+        fn(_t([[1.0, 2.0, 3.0]]), torch.zeros(1, 3, dtype=torch.bool))
+    # a NaN reward in a masked (padding) slot is fine
+    out = fn(_t(_NAN_ROW), torch.tensor([[True, False, True]]))
+    assert torch.isfinite(out).all() and out[0, 1].item() == 0.0
+
+
+def test_token_and_weighting_estimators_reject_bad_inputs():
+    x = _t([[1.0, 2.0]])
+    with pytest.raises(ValueError, match="bool"):
+        adv.gae(x, x, torch.ones(1, 2))
+    with pytest.raises(ValueError, match="rewards must be finite"):
+        adv.gae(_t([[float("nan"), 0.0]]), x)
+    with pytest.raises(ValueError, match="bootstrap must have shape"):
+        adv.gae(x, x, bootstrap=_t([0.0, 1.0]))
+    with pytest.raises(ValueError, match="lam"):
+        adv.gae(x, x, lam=-0.1)
+    with pytest.raises(ValueError, match="truncated must be a bool"):
+        adv.tppo_extended_gae(x, x, None, torch.tensor([1]))
+    with pytest.raises(ValueError, match="correct must be a bool"):
+        adv.drpo_weights(x, torch.tensor([[1, 0]]))
+    with pytest.raises(ValueError, match="rewards must be finite"):
+        adv.drpo_weights(_t([[float("nan"), 0.0]]), torch.tensor([[True, False]]))
+    with pytest.raises(ValueError, match="outcome must be finite"):
+        adv.igpo_turn_rewards(_t([[0.0, 0.0]]), _t([float("nan")]))
+    with pytest.raises(ValueError, match="turn_rewards must have 3 dimensions"):
+        adv.igpo_advantages(x)
+    with pytest.raises(ValueError, match="step_entropy must be finite"):
+        adv.empg_modulate(_t([1.0]), _t([[float("nan"), 0.0]]))
+    with pytest.raises(ValueError, match="bool"):
+        adv.empg_modulate(_t([1.0]), x, torch.ones(1, 2))
+    with pytest.raises(ValueError, match="durations must have the shape"):
+        adv.duration_aware_weights(_t([1.0, 2.0]), _t([1.0]))
+    with pytest.raises(ValueError, match="durations must be finite"):
+        adv.duration_aware_weights(_t([1.0]), _t([float("nan")]))
+
+
+def test_weighting_estimators_ignore_padding():
+    """Masked entries (NaN here) never change drpo / empg / duration results on the valid ones."""
+    lr = _t([[0.0, 1.0, 2.0]])
+    c = torch.tensor([[True, True, False]])
+    base = adv.drpo_weights(lr, c, lam=0.5)
+    padded = adv.drpo_weights(torch.cat([lr, _t([[float("nan")]])], 1), torch.cat([c, torch.tensor([[True]])], 1),
+                              torch.tensor([[True, True, True, False]]), lam=0.5)
+    torch.testing.assert_close(padded[:, :3], base)
+    assert padded[0, 3].item() == 0.0
+    h = _t([[0.2, 0.7, 0.4]])
+    a = _t([1.5])
+    e_base = adv.empg_modulate(a, h)
+    e_pad = adv.empg_modulate(a, torch.cat([h, _t([[float("nan")]])], 1), torch.tensor([[True, True, True, False]]))
+    torch.testing.assert_close(e_pad[:, :3], e_base)
+    d_base = adv.duration_aware_weights(_t([1.0, -2.0]), _t([1.0, 3.0]))
+    d_pad = adv.duration_aware_weights(_t([1.0, -2.0, 9.0]), _t([1.0, 3.0, -1.0]), torch.tensor([True, True, False]))
+    torch.testing.assert_close(d_pad[:2], d_base)

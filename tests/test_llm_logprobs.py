@@ -147,3 +147,26 @@ def test_bad_inputs_raise():
         token_logprobs(torch.randn(2, 5), torch.zeros(2))
     with pytest.raises(ValueError, match="floating-point"):
         token_entropy(torch.zeros(2, 5, dtype=torch.long))
+
+
+def test_token_logprobs_rejects_non_tensor_tokens():
+    with pytest.raises(ValueError, match="tokens must be a torch.Tensor"):
+        token_logprobs(torch.zeros(2, 3), [0, 1])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (the CPU path is tested above)")
+def test_from_hidden_cuda_matches_naive_bf16():
+    """On a GPU: the chunked path in bf16 equals log_softmax((h @ W.T).float()) and its gradients."""
+    g = _gen(6)
+    n, d, v = 64, 32, 1000
+    hidden = torch.randn(n, d, generator=g).bfloat16().cuda().requires_grad_(True)
+    weight = (0.2 * torch.randn(v, d, generator=g)).bfloat16().cuda().requires_grad_(True)
+    tokens = torch.randint(0, v, (n,), generator=g).cuda()
+    out = token_logprobs_from_hidden(hidden, weight, tokens, chunk_size=16, return_entropy=True)
+    ref_lp, ref_ent = _naive(hidden, weight, tokens)
+    torch.testing.assert_close(out.logprobs, ref_lp, atol=1e-4, rtol=0)
+    torch.testing.assert_close(out.entropy, ref_ent, atol=1e-4, rtol=0)
+    gh, gw = torch.autograd.grad(out.logprobs.sum() + out.entropy.sum(), (hidden, weight))
+    rh, rw = torch.autograd.grad(ref_lp.sum() + ref_ent.sum(), (hidden, weight))
+    torch.testing.assert_close(gh.float(), rh.float(), atol=2e-2, rtol=2e-2)
+    torch.testing.assert_close(gw.float(), rw.float(), atol=2e-2, rtol=2e-2)

@@ -457,3 +457,94 @@ def test_demonstration_regularization_bad_inputs_raise():
         L.ppo_clip(torch.full((1, 1), float("nan"), dtype=torch.float64), x[:1, :1], x[:1, :1])
     with pytest.raises(ValueError, match="no token"):
         L.ppo_clip(x, x, x, torch.zeros(2, 3, dtype=torch.bool))
+
+
+# ------------------------------------------------------------------ review additions
+
+
+def test_ppo_approx_kl_is_unbiased_k3_for_kl_old_to_theta():
+    """Claim: ``approx_kl`` estimates KL(π_old ‖ π_θ) from tokens sampled from π_old. A batch whose token
+    counts are proportional to π_old makes the token-mean an exact expectation, so it must equal the
+    enumerated Σ π_old log(π_old/π_θ) (numpy, independent of the library); one token with ρ = 2 gives
+    (ρ − 1) − log ρ = 1 − log 2 by hand."""
+    p_old = np.array([1, 2, 3, 2]) / 8
+    p_new = np.array([0.4, 0.3, 0.2, 0.1])
+    tokens = [0, 1, 1, 2, 2, 2, 3, 3]
+    old = _t([[math.log(p_old[y]) for y in tokens]])
+    logp = _t([[math.log(p_new[y]) for y in tokens]])
+    res = L.ppo_clip(logp, old, torch.zeros(1, len(tokens), dtype=torch.float64))
+    assert res.approx_kl.item() == pytest.approx(float(np.sum(p_old * np.log(p_old / p_new))), abs=1e-12)
+    one = L.ppo_clip(_t([[math.log(2.0)]]), _t([[0.0]]), _t([[1.0]]))
+    assert one.approx_kl.item() == pytest.approx(1.0 - math.log(2.0), abs=1e-12)
+
+
+def test_aggregate_rejects_nan_at_valid_positions():
+    with pytest.raises(ValueError, match="values must be finite"):
+        L.aggregate(_t([[1.0, float("nan")]]))
+    with pytest.raises(ValueError, match="values must be finite"):
+        L.entropy_bonus(_t([[float("nan")]]), coef=0.1)
+    # a NaN in a masked position is ignored
+    assert L.aggregate(_t([[1.0, float("nan")]]), torch.tensor([[True, False]])).item() == 1.0
+
+
+def test_kl_loss_and_kl_reward_validate_the_reference():
+    """The bug fixed here: kl_loss broadcast a [B, 1] ref_logp silently and returned NaN for NaN inputs."""
+    x = torch.zeros(2, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="ref_logp must have the shape"):
+        L.kl_loss(x, torch.zeros(2, 1, dtype=torch.float64), beta=1.0)
+    with pytest.raises(ValueError, match="logp must be finite"):
+        L.kl_loss(torch.full((2, 3), float("nan"), dtype=torch.float64), x, beta=1.0)
+    with pytest.raises(ValueError, match="ref_logp must be finite"):
+        L.kl_loss(x, torch.full((2, 3), float("nan"), dtype=torch.float64), beta=1.0)
+    with pytest.raises(ValueError, match="estimator"):
+        L.kl_loss(x, x, beta=1.0, estimator="k4")
+    with pytest.raises(ValueError, match="bool"):
+        L.kl_loss(x, x, torch.ones(2, 3), beta=1.0)
+    with pytest.raises(ValueError, match="ref_logp must be a torch.Tensor"):
+        L.kl_reward(x, x, [[0.0]], beta=1.0)
+    with pytest.raises(ValueError, match="ref_logp must have the shape"):
+        L.kl_reward(x, x, x[:, :1], beta=1.0)
+    with pytest.raises(ValueError, match="rewards must be finite"):
+        L.kl_reward(torch.full((2, 3), float("nan"), dtype=torch.float64), x, x, beta=1.0)
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        L.kl_reward(x, x, x, beta=0.0)
+
+
+def _pad(x, val, width=2):
+    return torch.cat([x, torch.full((x.shape[0], width), val, dtype=x.dtype)], dim=1)
+
+
+@pytest.mark.parametrize("name", ["kl_loss", "kl_reward", "entropy_bonus", "t1_loss", "aepo_loss", "epo",
+                                  "demonstration", "demonstration_pathwise", "chi2", "chi2_sequence"])
+def test_masked_losses_ignore_padding_content_and_width(name):
+    """Masks and padding never change a result: appending masked columns holding NaN/junk, or
+    overwriting masked positions, leaves every mask-taking loss unchanged."""
+    g = torch.Generator().manual_seed(3)
+    lp = -torch.rand(2, 3, generator=g, dtype=torch.float64) - 0.1
+    ref = -torch.rand(2, 3, generator=g, dtype=torch.float64) - 0.1
+    h = torch.rand(2, 3, generator=g, dtype=torch.float64)
+    r = torch.randn(2, 3, generator=g, dtype=torch.float64)
+    m = torch.tensor([[True, True, True], [True, True, False]])
+    fns = {
+        "kl_loss": lambda a, b, e, rr, mm: L.kl_loss(a, b, mm, beta=0.3, estimator="k3"),
+        "kl_reward": lambda a, b, e, rr, mm: L.kl_reward(rr, a, b, mm, beta=0.3)[mm].sum(),
+        "entropy_bonus": lambda a, b, e, rr, mm: L.entropy_bonus(e, mm, coef=0.1),
+        "t1_loss": lambda a, b, e, rr, mm: L.t1_loss(a, b, e, mm, beta=0.2, entropy_coef=0.1),
+        "aepo_loss": lambda a, b, e, rr, mm: L.aepo_loss(a, mm, coef=0.5),
+        "epo": lambda a, b, e, rr, mm: L.epo_smoothing_penalty(e, mm, history_mean=2.0),
+        "demonstration": lambda a, b, e, rr, mm: L.demonstration_regularization(a, b, mm, beta=0.5),
+        "demonstration_pathwise": lambda a, b, e, rr, mm: L.demonstration_regularization(a, b, mm, beta=0.5,
+                                                                                      form="pathwise"),
+        "chi2": lambda a, b, e, rr, mm: L.chi2_occupancy_penalty(a, b, mm, beta=1.0).loss,
+        "chi2_sequence": lambda a, b, e, rr, mm: L.chi2_occupancy_penalty(a, b, mm, beta=1.0, level="sequence").loss,
+    }
+    f = fns[name]
+    base = float(f(lp, ref, h, r, m))
+    assert math.isfinite(base)
+    nan = float("nan")
+    padded = f(_pad(lp, nan), _pad(ref, nan), _pad(h, nan), _pad(r, nan), _pad(m, False))
+    assert float(padded) == pytest.approx(base, abs=1e-12)
+    junk = [x.clone() for x in (lp, ref, h, r)]
+    for x in junk:
+        x[1, 2] = 1e6
+    assert float(f(*junk, m)) == pytest.approx(base, abs=1e-12)

@@ -106,3 +106,42 @@ def test_bad_inputs_raise():
         R.EndOfThinkingScaling(0, 0.0)
     with pytest.raises(ValueError, match="schedule"):
         R.curriculum_budget(1, 2, initial_budget=1, final_budget=1, schedule="cosine")
+
+
+def test_more_bad_inputs_raise():
+    with pytest.raises(ValueError, match="budget must be positive and finite"):
+        R.dler_truncation_reward(L3, C3, _t([float("nan")]))
+    with pytest.raises(ValueError, match="budget must be positive and finite"):
+        R.tldr_budget_reward(L3, C3, _t([100.0, 200.0]))
+    with pytest.raises(ValueError, match="lengths must be finite"):
+        R.dapo_overlong_penalty(_t([float("nan")]), max_length=10, cache_length=2)
+    with pytest.raises(ValueError, match="lengths must be finite"):
+        R.cosine_length_reward(_t([[float("nan")]]), torch.tensor([[True]]), max_length=10)
+    with pytest.raises(ValueError, match="at least one response"):
+        R.kimi_length_reward(torch.zeros(1, 0, dtype=torch.float64), torch.zeros(1, 0, dtype=torch.bool))
+    with pytest.raises(ValueError, match="length_rewards must be finite"):
+        R.grpo_lambda_reward(torch.tensor([[True]]), _t([[float("nan")]]))
+    with pytest.raises(ValueError, match="correct must be a bool"):
+        R.grpo_lambda_reward(torch.tensor([[1.0]]), _t([[0.0]]))
+    with pytest.raises(ValueError, match="threshold"):
+        R.grpo_lambda_reward(torch.tensor([[True]]), _t([[0.0]]), threshold=1.5)
+    with pytest.raises(ValueError, match="min_budget must be <= base_budget"):
+        R.dler_difficulty_budgets(_t([0.5]), base_budget=100, min_budget=200)
+    with pytest.raises(ValueError, match="group_accuracy must lie in"):
+        R.dler_difficulty_budgets(_t([1.5]), base_budget=100, min_budget=50)
+    with pytest.raises(ValueError, match="weight must be >= 0"):
+        R.HistoryAwareReward(weight=-1.0)
+    with pytest.raises(ValueError, match="lengths must be > 0"):
+        R.HistoryAwareReward()("q", _t([0.0]), torch.tensor([True]))
+    with pytest.raises(ValueError, match="correct must be a bool"):
+        R.HistoryAwareReward()("q", _t([1.0]), torch.tensor([1]))
+    with pytest.raises(ValueError, match="eot_id 9 is outside the vocabulary"):
+        R.BudgetForcing(eot_id=9)(torch.zeros(1, 3), torch.tensor([0]))
+    with pytest.raises(ValueError, match="wait_id"):
+        R.BudgetForcing(eot_id=0, wait_id=0)
+    with pytest.raises(ValueError, match="num_thinking_tokens"):
+        R.BudgetForcing(eot_id=0)(torch.zeros(1, 3), torch.tensor([0.5]))
+    with pytest.raises(ValueError, match="eot_id 5 is outside"):
+        R.EndOfThinkingScaling(eot_id=5, temperature=1.0)(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="step"):
+        R.curriculum_budget(11, 10, initial_budget=1, final_budget=1)

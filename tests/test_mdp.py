@@ -199,3 +199,65 @@ def test_ambiguous_reward_layout_must_be_named() -> None:
         TabularMDP(P, R[0], horizon=2, reward_axes="sas")
     with pytest.raises(ValueError, match="reward_axes must be one of"):
         TabularMDP(P, R, horizon=2, reward_axes="xyz")
+
+
+def test_stage_dependent_P_requires_the_stage_instead_of_silently_using_stage_0() -> None:
+    """With P[h, s, a, s'] the stage is part of the operator: h=None is an error, not stage 0."""
+    rng = np.random.default_rng(3)
+    H, S, A = 3, 4, 2
+    P = rng.dirichlet(np.ones(S), size=(H, S, A))
+    mdp = TabularMDP(P, rng.normal(size=(S, A)), horizon=H)
+    v = rng.normal(size=S)
+    pi = rng.dirichlet(np.ones(A), size=S)
+    with pytest.raises(ValueError, match="pass the stage h"):
+        mdp.expected_next(v)
+    with pytest.raises(ValueError, match="pass the stage h"):
+        mdp.policy_transition(pi)
+    for h in range(H):
+        np.testing.assert_allclose(mdp.expected_next(v, h), P[h] @ v, atol=1e-14)
+        np.testing.assert_allclose(mdp.policy_transition(pi, h), np.einsum("sa,sat->st", pi, P[h]), atol=1e-14)
+    with pytest.raises(ValueError, match="stage h must lie"):
+        mdp.expected_next(v, H)
+
+
+@pytest.mark.parametrize("storage", ["dense", "sparse", "staged"])
+def test_terminal_validation_names_the_first_bad_pair_in_every_storage(storage: str) -> None:
+    """Terminal checks (absorbing, zero reward) hold for dense, sparse and stage-dependent P."""
+    P = np.zeros((3, 2, 3))
+    P[0, :, 1] = 1.0
+    P[1, :, 2] = 1.0
+    P[2, :, 2] = 1.0
+    R = np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
+    kw: dict = {"gamma": 0.9}
+    if storage == "sparse":
+        Pin = sp.csr_matrix(P.reshape(6, 3))
+    elif storage == "staged":
+        Pin, kw = np.stack([P, P]), {"horizon": 2}
+    else:
+        Pin = P
+    ok = TabularMDP(Pin, R, terminal=np.array([False, False, True]), **kw)
+    assert ok.terminal.tolist() == [False, False, True]
+    assert TabularMDP(Pin, R, terminal=np.zeros(3, dtype=bool), **kw).terminal.sum() == 0
+    with pytest.raises(ValueError, match=r"terminal state 1 must be absorbing; P\(s'=1\|s=1, a=0\) = 0.0"):
+        TabularMDP(Pin, R, terminal=np.array([False, True, True]), **kw)
+    R_bad = R.copy()
+    R_bad[2, 1] = -3.0
+    with pytest.raises(ValueError, match=r"terminal state 2 must earn zero reward; r\[s=2, a=1\] = 3.0"):
+        TabularMDP(Pin, R_bad, terminal=np.array([False, False, True]), **kw)
+    if storage == "staged":  # absorbing at stage 0 but not at stage 1
+        P2 = np.stack([P, P])
+        P2[1, 2, 1] = [1.0, 0.0, 0.0]
+        with pytest.raises(ValueError, match=r"terminal state 2 must be absorbing; P\(s'=2\|s=2, a=1\) = 0.0"):
+            TabularMDP(P2, R, horizon=2, terminal=np.array([False, False, True]))
+
+
+def test_many_sparse_terminal_states_are_validated_without_dense_rows() -> None:
+    """S = 10^5 states, half of them terminal: validation is vectorized (no S-length row per pair)."""
+    S, A = 100_000, 2
+    nxt = np.where(np.arange(S) % 2 == 0, np.arange(S), np.minimum(np.arange(S) + 1, S - 1))
+    cols = np.repeat(nxt, A)
+    P = sp.csr_matrix((np.ones(S * A), cols, np.arange(S * A + 1)), shape=(S * A, S))
+    R = np.where((np.arange(S) % 2 == 0)[:, None], 0.0, 1.0) * np.ones((S, A))
+    term = np.arange(S) % 2 == 0
+    mdp = TabularMDP(P, R, gamma=0.9, terminal=term)
+    assert mdp.terminal.sum() == S // 2

@@ -227,3 +227,20 @@ def test_trajectory_shapes_and_averages():
     np.testing.assert_allclose(tr.averages[5], tr.policies[:5].mean(axis=0))
     np.testing.assert_allclose(tr.duality_gap, 2 * tr.exploitability)
     assert exploitability(BIASED_RPS, tr.average) == pytest.approx(tr.average_exploitability[-1])
+
+
+# ----------------------------------------------------------------------------- single steps: bad input
+@pytest.mark.parametrize("step", [inpo_update, nash_md_update])
+def test_single_step_bad_input_raises(step):
+    P = np.array([[0.5, 0.7, 0.2], [0.3, 0.5, 0.6], [0.8, 0.4, 0.5]])
+    u = np.full(3, 1 / 3)
+    with pytest.raises(ValueError, match="eta must be > 0"):
+        step(P, u, u, 0.1, -1.0)
+    with pytest.raises(ValueError, match=r"tau must be >= 0 and finite, got -0.1"):
+        step(P, u, u, -0.1, 1.0)
+    with pytest.raises(ValueError, match="pi must have full support"):
+        step(P, np.array([0.5, 0.5, 0.0]), u, 0.1, 1.0)
+    with pytest.raises(ValueError, match=r"pi_ref must have shape \(3,\)"):
+        step(P, u, np.full(2, 0.5), 0.1, 1.0)
+    with pytest.raises(ValueError, match="P \\+ P\\^T must equal 1"):
+        step(P.T.copy() * 0 + 0.7, u, u, 0.1, 1.0)

@@ -71,3 +71,16 @@ def test_validate_policy_errors() -> None:
         deterministic_policy(np.array([0, 2]), 2)
     with pytest.raises(ValueError, match="q must be finite"):
         greedy_policy(np.array([[np.nan, 1.0]]))
+
+
+def test_softmax_rejects_a_reference_of_the_wrong_shape() -> None:
+    with pytest.raises(ValueError, match=r"pi_ref of shape \(4, 2\) does not broadcast"):
+        softmax_policy(np.zeros((3, 2)), 1.0, np.full((4, 2), 0.5))
+    # a per-action reference broadcasts over states
+    np.testing.assert_allclose(softmax_policy(np.zeros((3, 2)), 1.0, np.array([0.25, 0.75])), [[0.25, 0.75]] * 3)
+
+
+@pytest.mark.parametrize("num_actions", [0, -1, 2.0, True])
+def test_deterministic_policy_rejects_bad_num_actions(num_actions) -> None:
+    with pytest.raises(ValueError, match="num_actions must be a positive integer"):
+        deterministic_policy(np.array([0, 1]), num_actions)

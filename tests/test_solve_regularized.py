@@ -203,3 +203,28 @@ def test_bad_pi_ref_raises():
         rs.soft_greedy(np.zeros(3), np.array([0.5, 0.6, -0.1]), 1.0)
     with pytest.raises(ValueError, match="epsilon"):
         rs.soft_value_iteration(mdp, 1.0, epsilon=0.0)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), A=st.integers(1, 6))
+def test_kl_rows_matches_scipy_rel_entr_with_zeros(seed, A):
+    """KL(π‖π_ref) = Σ rel_entr(π, π_ref) (scipy, independent): 0·log 0 = 0, +inf off the support."""
+    from scipy.special import rel_entr
+
+    rng = np.random.default_rng(seed)
+    pi = rng.dirichlet(np.ones(A), 5) * (rng.random((5, A)) < 0.7)
+    pi = np.where(pi.sum(axis=1, keepdims=True) > 0, pi, 1.0 / A)
+    pi /= pi.sum(axis=1, keepdims=True)
+    ref = rng.dirichlet(np.ones(A), 5) * (rng.random((5, A)) < 0.7)
+    ref = np.where(ref.sum(axis=1, keepdims=True) > 0, ref, 1.0 / A)
+    ref /= ref.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(rs.kl_rows(pi, ref), rel_entr(pi, ref).sum(axis=1), atol=1e-12)
+
+
+def test_kl_rows_bad_inputs_raise():
+    with pytest.raises(ValueError, match=r"pi_ref of shape \(3, 2\) does not broadcast"):
+        rs.kl_rows(np.full((2, 2), 0.5), np.full((3, 2), 0.5))
+    with pytest.raises(ValueError, match=r"pi must be non-negative; pi\[0, 1\]"):
+        rs.kl_rows(np.array([[1.5, -0.5]]), np.array([0.5, 0.5]))
+    with pytest.raises(ValueError, match=r"pi_ref must be finite"):
+        rs.kl_rows(np.array([0.5, 0.5]), np.array([np.nan, 1.0]))

@@ -147,9 +147,13 @@ def test_policies_flatmap_pattern() -> None:
     @given(pairs)
     def check(pair: tuple[rlref.TabularMDP, np.ndarray]) -> None:
         mdp, pi = pair
-        P_pi = mdp.policy_transition(pi)
-        P_pi = P_pi.toarray() if sp.issparse(P_pi) else P_pi
-        assert np.max(np.abs(P_pi.sum(axis=1) - 1)) <= 1e-12
+        # every stage of a stage-dependent MDP (whose operators need the stage h)
+        stages = range(mdp.horizon) if mdp.is_stage_dependent else [None]
+        for h in stages:
+            pi_h = pi[h] if pi.ndim == 3 else pi
+            P_pi = mdp.policy_transition(pi_h, h)
+            P_pi = P_pi.toarray() if sp.issparse(P_pi) else P_pi
+            assert np.max(np.abs(P_pi.sum(axis=1) - 1)) <= 1e-12
 
     check()
 

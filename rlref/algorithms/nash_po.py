@@ -170,6 +170,16 @@ def _setup(P: np.ndarray, pi_ref: np.ndarray | None, pi0: np.ndarray | None) -> 
     return P, ref, p0
 
 
+def _full_support(name: str, x: object, n: int) -> np.ndarray:
+    a = as_float_array(name, x, ndim=1)
+    if a.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {a.shape}")
+    check_distribution(name, a)
+    if np.any(a <= 0):
+        raise ValueError(f"{name} must have full support; {name}[{int(np.argmin(a))}] = {float(a.min())!r}")
+    return a
+
+
 def _check_iters(num_iters: int) -> int:
     if int(num_iters) != num_iters or num_iters < 1:
         raise ValueError(f"num_iters must be a positive integer, got {num_iters!r}")
@@ -223,13 +233,30 @@ def inpo_update(P: np.ndarray, pi: np.ndarray, pi_ref: np.ndarray, tau: float, e
 
     π_{t+1}(y) ∝ π_t(y)^{1−ητ} · π_ref(y)^{ητ} · exp(η P(y ≻ π_t)).
 
-    Shapes: P[n, n], pi[n], pi_ref[n] -> [n]. Requires full-support π_t and π_ref.
+    Shapes: P[n, n], pi[n], pi_ref[n] -> [n]. Requires full-support π_t and π_ref, τ >= 0, η > 0
+    (ValueError naming the argument otherwise).
 
     References: Zhang et al. (2024), "Iterative Nash Policy Optimization", Sec. 4 (OMD update
     of the KL-regularized game).
     """
+    P, pi, pi_ref, tau, eta = _check_step(P, pi, pi_ref, tau, eta)
+    return _inpo_step(P, pi, pi_ref, tau, eta)
+
+
+def _inpo_step(P: np.ndarray, pi: np.ndarray, pi_ref: np.ndarray, tau: float, eta: float) -> np.ndarray:
     log_pi = np.log(pi)
     return np.exp(_log_softmax((1 - eta * tau) * log_pi + eta * tau * np.log(pi_ref) + eta * (P @ pi)))
+
+
+def _check_step(P: object, pi: object, pi_ref: object, tau: float, eta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """Validate the inputs of one closed-form step: P a preference matrix, π and π_ref full-support."""
+    P = validate_preference_matrix(P)  # type: ignore[arg-type]
+    n = P.shape[0]
+    p, ref = (_full_support(name, x, n) for name, x in (("pi", pi), ("pi_ref", pi_ref)))
+    t = float(tau)
+    if not (np.isfinite(t) and t >= 0):
+        raise ValueError(f"tau must be >= 0 and finite, got {tau!r}")
+    return P, p, ref, t, check_positive("eta", eta)
 
 
 def inpo(P: np.ndarray, pi_ref: np.ndarray | None, tau: float, num_iters: int, eta: StepSize | None = None,
@@ -248,7 +275,7 @@ def inpo(P: np.ndarray, pi_ref: np.ndarray | None, tau: float, num_iters: int, e
     pis, etas = [pi], []
     for t in range(T):
         e = _eta(sched, t)
-        pi = inpo_update(P, pi, ref, t_, e)
+        pi = _inpo_step(P, pi, ref, t_, e)
         pis.append(pi)
         etas.append(e)
     return _finish("INPO", P, pis, etas, t_, ref)
@@ -381,9 +408,17 @@ def inpo_sampled(P: np.ndarray, pi_ref: np.ndarray | None, tau: float, num_iters
 def nash_md_update(P: np.ndarray, pi: np.ndarray, pi_ref: np.ndarray, tau: float, eta: float) -> np.ndarray:
     """One Nash-MD step: ``π^μ ∝ π^{1−ητ} π_ref^{ητ}``, then ``π_{t+1} ∝ π^μ exp(η P(y ≻ π^μ))``.
 
+    Shapes: P[n, n], pi[n], pi_ref[n] -> [n]. Requires full-support π and π_ref, τ >= 0, η > 0
+    (ValueError naming the argument otherwise).
+
     References: Munos et al. (2023), "Nash Learning from Human Feedback", Sec. 6 (Nash-MD,
     eq. for the regularized policy π_t^μ and the update).
     """
+    P, pi, pi_ref, tau, eta = _check_step(P, pi, pi_ref, tau, eta)
+    return _nash_md_step(P, pi, pi_ref, tau, eta)
+
+
+def _nash_md_step(P: np.ndarray, pi: np.ndarray, pi_ref: np.ndarray, tau: float, eta: float) -> np.ndarray:
     log_mu = _log_softmax((1 - eta * tau) * np.log(pi) + eta * tau * np.log(pi_ref))
     mu = np.exp(log_mu)
     return np.exp(_log_softmax(log_mu + eta * (P @ mu)))
@@ -402,7 +437,7 @@ def nash_md(P: np.ndarray, pi_ref: np.ndarray | None, tau: float, num_iters: int
     pis, etas = [pi], []
     for t in range(T):
         e = _eta(sched, t)
-        pi = nash_md_update(P, pi, ref, t_, e)
+        pi = _nash_md_step(P, pi, ref, t_, e)
         pis.append(pi)
         etas.append(e)
     return _finish("Nash-MD", P, pis, etas, t_, ref)

@@ -102,6 +102,8 @@ def load_bridge_npz(path: str | os.PathLike, *, horizon: int, gamma: float | Non
 
     The horizon is not stored in the file; BRIDGE lists it per MDP. Raises ValueError if an
     array is missing.
+    References: Laidlaw, Russell, Dragan (2023), the BRIDGE dataset (``load_mdp`` in
+    cassidylaidlaw/effective-horizon).
     """
     with np.load(path) as data:
         missing = {"transitions", "rewards"} - set(data.files)

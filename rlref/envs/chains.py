@@ -45,6 +45,9 @@ def chain(
     (or 1 with ``horizon=H``).
 
     Raises ValueError if n < 1, slip is outside [0, 1] or a reward is not finite.
+    Shapes: P[s, a, s'] (n, 2, n), r[s, a] (n, 2).
+    References: Strehl & Littman (2008), §5 (chain-shaped exploration MDPs); the closed form
+    above is derived here.
     """
     n = check_count("n", n)
     slip = check_probability("slip", slip)

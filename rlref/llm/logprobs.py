@@ -56,6 +56,8 @@ def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, *, temperature: f
     check_float_tensor("logits", logits)
     if logits.ndim < 1 or logits.shape[-1] == 0:
         raise ValueError(f"logits must have a non-empty last (vocabulary) axis, got shape {tuple(logits.shape)}")
+    if not isinstance(tokens, torch.Tensor):
+        raise ValueError(f"tokens must be a torch.Tensor of token ids, got {type(tokens).__name__}")
     if tuple(tokens.shape) != tuple(logits.shape[:-1]):
         want = tuple(logits.shape[:-1])
         raise ValueError(f"tokens must have shape {want} (logits without the vocab axis), got {tuple(tokens.shape)}")

@@ -82,7 +82,7 @@ def aggregate(
 
     Sequences with no valid token are skipped by ``seq-mean-token-mean``.
     Raises ValueError for an unknown mode, a missing/non-positive ``constant`` in "constant" mode,
-    or a mask that selects nothing.
+    a mask that selects nothing, or a NaN/±inf value at a valid position (masked ones may hold anything).
 
     References: Yu et al. (2025), "DAPO", eq. (12) (token-mean); Shao et al. (2024), "DeepSeekMath",
     eq. (3) (seq-mean-token-mean); Liu et al. (2025), "Understanding R1-Zero-Like Training", Sec. 3
@@ -95,6 +95,7 @@ def aggregate(
     if int(n_tok) == 0:
         raise ValueError("mask selects no token: the loss is undefined")
     x = _zero_masked(v, m)
+    check_finite_tensor("values", x.detach())
     if agg == "token-mean":
         return x.sum() / n_tok
     if agg == "seq-mean-token-sum":
@@ -131,7 +132,8 @@ class PolicyLoss:
 
     ``loss`` (scalar, differentiable) and diagnostics (detached scalars): fraction of valid tokens
     where the low clip (ratio < 1 − ε_low, A < 0), the high clip (ratio > 1 + ε_high, A > 0) or the
-    dual clip is active, and ``approx_kl`` = token-mean k3 estimate of KL(π_old ‖ π_θ).
+    dual clip is active, and ``approx_kl`` = token-mean of (ρ − 1) − log ρ, ρ = π_θ/π_old: the k3
+    estimate of KL(π_old ‖ π_θ) from tokens sampled from π_old (unbiased, ≥ 0; Schulman 2020).
     """
 
     loss: torch.Tensor
@@ -194,7 +196,9 @@ def ppo_clip(
         low = ((ratio < 1.0 - el) & (adv < 0) & m).sum() / n
         high = ((ratio > 1.0 + eh) & (adv > 0) & m).sum() / n
         dual = dual_active.sum() / n
-        approx_kl = _zero_masked(torch.exp(-log_ratio) - 1.0 + log_ratio, m).sum() / n
+        # tokens were sampled from π_old, so with ρ = π_θ/π_old the unbiased, non-negative k3 estimate
+        # of KL(π_old ‖ π_θ) is (ρ − 1) − log ρ (Schulman 2020 with r = p/q = ρ).
+        approx_kl = _zero_masked(torch.expm1(log_ratio) - log_ratio, m).sum() / n
     return PolicyLoss(loss, low + high, low, high, dual, approx_kl)
 
 
@@ -247,10 +251,9 @@ def kl_loss(
     References: Shao et al. (2024), "DeepSeekMath", eq. (3)-(4).
     """
     b = check_positive_scalar("beta", beta)
-    lp = check_float_tensor("logp", logp, ndim=2)
-    m = masked_or_ones("mask", mask, lp.shape, lp.device)
-    k = kl_penalty(torch.where(m, lp, torch.zeros_like(lp)), torch.where(m, ref_logp, torch.zeros_like(lp)), estimator)
-    return b * aggregate(k, m, aggregation=aggregation, constant=constant)
+    est = check_choice("estimator", estimator, ("k1", "k2", "k3"))
+    lp0, ref0, m = _valid_pair(logp, ref_logp, "ref_logp", mask)
+    return b * aggregate(kl_penalty(lp0, ref0, est), m, aggregation=aggregation, constant=constant)
 
 
 def kl_reward(rewards: torch.Tensor, logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor | None = None, *, beta: float,
@@ -266,11 +269,15 @@ def kl_reward(rewards: torch.Tensor, logp: torch.Tensor, ref_logp: torch.Tensor,
     b = check_positive_scalar("beta", beta)
     r = check_float_tensor("rewards", rewards, ndim=2)
     lp = check_float_tensor("logp", logp, ndim=2)
-    check_same_shape(("rewards", "logp", "ref_logp"), (r, lp, ref_logp))
+    ref = check_float_tensor("ref_logp", ref_logp, ndim=2)
+    check_same_shape(("rewards", "logp", "ref_logp"), (r, lp, ref))
     m = masked_or_ones("mask", mask, r.shape, r.device)
     zero = torch.zeros_like(r)
-    k = kl_penalty(torch.where(m, lp, zero).detach(), torch.where(m, ref_logp, zero).detach(), estimator)
-    return torch.where(m, r - b * k, zero)
+    r0 = torch.where(m, r, zero)
+    check_finite_tensor("rewards", r0.detach())
+    lp0, ref0, _ = _valid_pair(lp.detach(), ref, "ref_logp", m)
+    k = kl_penalty(lp0, ref0, estimator)
+    return torch.where(m, r0 - b * k, zero)
 
 
 def exact_token_kl(logits: torch.Tensor, ref_logits: torch.Tensor) -> torch.Tensor:

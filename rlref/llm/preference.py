@@ -111,7 +111,7 @@ def rpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_r
     a = check_nonnegative_scalar("alpha", alpha)
     base = dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta)
     n = check_float_tensor("chosen_lengths", chosen_lengths, ndim=1)
-    if n.shape != base.losses.shape or bool((n <= 0).any()):
+    if n.shape != base.losses.shape or not bool((n > 0).all()) or not bool(torch.isfinite(n).all()):
         raise ValueError(f"chosen_lengths must be positive with shape {tuple(base.losses.shape)}")
     losses = base.losses - a * policy_chosen_logps / n
     return PreferenceLoss(losses.mean(), losses, base.chosen_rewards, base.rejected_rewards)
@@ -136,6 +136,7 @@ def xpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_r
     s = check_float_tensor("policy_ref_sample_logps", policy_ref_sample_logps, ndim=1)
     if s.shape[0] == 0:
         raise ValueError("policy_ref_sample_logps must hold at least one sample")
+    check_finite_tensor("policy_ref_sample_logps", s.detach())
     return PreferenceLoss(base.loss + a * s.mean(), base.losses, base.chosen_rewards, base.rejected_rewards)
 
 
@@ -189,6 +190,8 @@ def inpo_loss(
     tc = check_float_tensor("prev_chosen_logps", prev_chosen_logps, ndim=1)
     tr = check_float_tensor("prev_rejected_logps", prev_rejected_logps, ndim=1)
     check_same_shape(("policy_chosen_logps", "prev_chosen_logps", "prev_rejected_logps"), (pc, tc, tr))
+    check_finite_tensor("prev_chosen_logps", tc.detach())
+    check_finite_tensor("prev_rejected_logps", tr.detach())
     h = (pc - pr) - (t / e) * (rc - rr) - ((e - t) / e) * (tc - tr)
     losses = (h - 1.0 / (2.0 * e)) ** 2
     return PreferenceLoss(losses.mean(), losses, (pc - tc).detach(), (pr - tr).detach())

@@ -52,8 +52,8 @@ def _lc(lengths: object, correct: object) -> tuple[torch.Tensor, torch.Tensor]:
 def _budget(name: str, budget: object, b: int, like: torch.Tensor) -> torch.Tensor:
     if isinstance(budget, torch.Tensor):
         bt = check_float_tensor(name, budget, ndim=1)
-        if bt.shape[0] != b or bool((bt <= 0).any()):
-            raise ValueError(f"{name} must be positive with shape [{b}]")
+        if bt.shape[0] != b or not bool((bt > 0).all()) or not bool(torch.isfinite(bt).all()):
+            raise ValueError(f"{name} must be positive and finite with shape [{b}], got {bt.tolist() if bt.numel() <= 8 else tuple(bt.shape)}")
         return bt.to(like.dtype).unsqueeze(1)
     return torch.full((b, 1), check_positive_scalar(name, budget), dtype=like.dtype, device=like.device)
 
@@ -216,6 +216,9 @@ class HistoryAwareReward:
 
     def length_reward(self, prompt_id: object, lengths: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
         """Length reward for one prompt's responses (lengths[G], correct[G]) against the stored history."""
+        check_float_tensor("lengths", lengths, ndim=1)
+        if not isinstance(correct, torch.Tensor):
+            raise ValueError(f"correct must be a bool tensor of shape {tuple(lengths.shape)}")
         ln, c = _lc(lengths.unsqueeze(0), correct.unsqueeze(0))
         ln, c = ln[0], c[0]
         h = self.history.get(prompt_id)
@@ -226,7 +229,8 @@ class HistoryAwareReward:
 
     def __call__(self, prompt_id: object, lengths: torch.Tensor, correct: torch.Tensor, *, update: bool = True) -> torch.Tensor:
         """Total reward 1[correct] + w·length_reward, then (by default) update the history."""
-        r = correct.to(lengths.dtype) + self.weight * self.length_reward(prompt_id, lengths, correct)
+        lr = self.length_reward(prompt_id, lengths, correct)  # validates lengths and correct first
+        r = correct.to(lr.dtype) + self.weight * lr
         if update:
             self.update(prompt_id, lengths, correct)
         return r
@@ -316,6 +320,8 @@ class BudgetForcing:
     def __init__(self, eot_id: int, *, min_tokens: int = 0, max_tokens: int | None = None, wait_id: int | None = None) -> None:
         if not isinstance(eot_id, int) or eot_id < 0:
             raise ValueError(f"eot_id must be a non-negative int, got {eot_id!r}")
+        if wait_id is not None and (not isinstance(wait_id, int) or wait_id < 0 or wait_id == eot_id):
+            raise ValueError(f"wait_id must be a non-negative int other than eot_id, got {wait_id!r}")
         if min_tokens < 0 or (max_tokens is not None and max_tokens < min_tokens):
             raise ValueError(f"need 0 <= min_tokens <= max_tokens, got {min_tokens!r}, {max_tokens!r}")
         self.eot_id, self.min_tokens, self.max_tokens, self.wait_id = eot_id, min_tokens, max_tokens, wait_id
@@ -324,8 +330,12 @@ class BudgetForcing:
         """logits[B, V], num_thinking_tokens[B] (int) -> processed logits[B, V]."""
         z = check_float_tensor("logits", logits, ndim=2)
         n = num_thinking_tokens
-        if not isinstance(n, torch.Tensor) or n.shape != (z.shape[0],):
-            raise ValueError(f"num_thinking_tokens must be a tensor of shape [{z.shape[0]}]")
+        if not isinstance(n, torch.Tensor) or n.shape != (z.shape[0],) or torch.is_floating_point(n):
+            raise ValueError(f"num_thinking_tokens must be an integer tensor of shape [{z.shape[0]}]")
+        vocab = z.shape[-1]
+        for name, tok in (("eot_id", self.eot_id), ("wait_id", self.wait_id)):
+            if tok is not None and tok >= vocab:
+                raise ValueError(f"{name} {tok} is outside the vocabulary of size {vocab}")
         out = z.clone()
         neg = torch.full_like(out[0], -float("inf"))
         onehot_eot = neg.clone()

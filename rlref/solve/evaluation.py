@@ -63,8 +63,8 @@ def objective_of(mdp: TabularMDP, values: np.ndarray) -> float:
 def policy_evaluation(mdp: TabularMDP, pi: np.ndarray) -> EvaluationResult:
     """Exact value, Q-function and advantage of a policy.
 
-    Discounted: solves (I − γ P_π) V = r_π (dense LU, or BiCGSTAB/GMRES + fixed-point polish for a sparse
-    P, never densified; error ≤ residual/(1 − γ)). Finite horizon: backward induction
+    Discounted: solves (I − γ P_π) V = r_π (dense LU, or BiCGSTAB refinement + fixed-point polish for a
+    sparse P, never densified; error ≤ residual/(1 − γ)). Finite horizon: backward induction
     V_h = Σ_a π_h(a|s) [r_h(s, a) + γ Σ_{s'} P_h(s'|s, a) V_{h+1}(s')], V_H = 0.
 
     Shapes: pi[s, a] (or pi[h, s, a] for a finite horizon) -> values[s] / values[h, s],

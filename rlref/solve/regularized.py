@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_softmax, logsumexp
 
-from rlref._checks import as_float_array, check_distribution, check_finite, check_positive
+from rlref._checks import as_float_array, check_distribution, check_finite, check_nonnegative, check_positive
 from rlref.mdp import TabularMDP
 from rlref.policy import stage_policy, validate_policy
 from rlref.solve._results import EvaluationResult, SoftResult
@@ -127,11 +127,19 @@ def soft_greedy(q: np.ndarray, pi_ref: np.ndarray | None, beta: float) -> np.nda
 
 def kl_rows(pi: np.ndarray, pi_ref: np.ndarray) -> np.ndarray:
     """KL(π(·|s) ‖ π_ref(·|s)) = Σ_a π log(π/π_ref) over the last axis, with 0·log 0 = 0 and
-    KL = +inf when π puts mass where π_ref has none. Shapes: [..., a] -> [...].
+    KL = +inf when π puts mass where π_ref has none. Shapes: pi[..., a], pi_ref broadcastable to
+    pi's shape -> [...]. Raises ValueError if either is negative or not finite, or pi_ref does not
+    broadcast to pi's shape.
     References: Cover & Thomas (2006), eq. (2.26).
     """
-    pi = np.asarray(pi, dtype=np.float64)
-    ref = np.broadcast_to(np.asarray(pi_ref, dtype=np.float64), pi.shape)
+    pi = as_float_array("pi", pi)
+    ref = as_float_array("pi_ref", pi_ref)
+    check_nonnegative("pi", pi)
+    check_nonnegative("pi_ref", ref)
+    try:
+        ref = np.broadcast_to(ref, pi.shape)
+    except ValueError as exc:
+        raise ValueError(f"pi_ref of shape {ref.shape} does not broadcast to pi's shape {pi.shape}") from exc
     pos = pi > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(pos, pi * (np.log(np.where(pos, pi, 1.0)) - np.log(np.where(pos, ref, 1.0))), 0.0)

@@ -245,7 +245,9 @@ def policies(
         @given(tabular_mdps().flatmap(lambda m: st.tuples(st.just(m), policies(m))))
         def test_policy_transition_is_stochastic(pair):
             mdp, pi = pair
-            assert abs(mdp.policy_transition(pi[-1] if pi.ndim == 3 else pi).sum(axis=1) - 1).max() < 1e-9
+            h = mdp.horizon - 1 if mdp.is_stage_dependent else None  # staged P needs its stage
+            P_pi = mdp.policy_transition(pi[-1] if pi.ndim == 3 else pi, h)
+            assert abs(P_pi.sum(axis=1) - 1).max() < 1e-9
     """
     if not isinstance(mdp, TabularMDP):
         raise ValueError(f"mdp must be an rlref.TabularMDP, got {type(mdp).__name__}")

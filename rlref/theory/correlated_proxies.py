@@ -18,11 +18,18 @@ for Reward Hacking", arXiv 2403.03185, §4–5. Conventions (all quantities *nor
   E_ref[Z_⊥ Z_R̃] = 0, E_ref[Z_⊥²] = 1. Then ΔJ(R)/σ_R = r ΔJ(R̃)/σ_R̃ + √(1−r²) E_ref[(w−1) Z_⊥]
   and Cauchy–Schwarz gives |E_ref[(w−1) Z_⊥]| ≤ √E_ref[(w−1)²] = √χ². The bound is tight: it
   holds with equality when w − 1 ∝ −Z_⊥ (see the tests).
-* **Prescribed λ**: maximizing the right-hand side over π is max_π J(π, R̃) − λ √χ²(μ_π‖μ_ref)
-  with λ = σ_R̃ √(1 − r²) / r (r > 0). The optimizer of this objective has right-hand side ≥ 0
-  (π_ref attains 0), so it never reward-hacks. The paper's summary writes the coefficient as
-  σ_R̃ √(1 − r²), i.e. without the 1/r; that smaller λ lacks the no-hacking guarantee when r < 1
-  (see :func:`prescribed_lambda`, ``include_r``).
+* **A second bound** (derived here): decomposing the proxy instead, Z_R̃ = r Z_R + √(1−r²) Z_⊥′,
+  the same Cauchy–Schwarz step gives, for r > 0,
+
+      (J(π,R) − J(π_ref,R)) / σ_R  ≥  (1/r) [ (J(π,R̃) − J(π_ref,R̃)) / σ_R̃  −  √(1 − r²) · √χ²(μ_π ‖ μ_ref) ].
+
+  Neither bound dominates the other (see the tests); :func:`lower_bound` evaluates the first.
+* **Prescribed λ**: maximizing the first right-hand side over π is
+  max_π J(π, R̃) − λ √χ²(μ_π‖μ_ref) with λ = σ_R̃ √(1 − r²) / r (r > 0); maximizing the second is
+  the same objective with λ = σ_R̃ √(1 − r²), the coefficient the paper prescribes. Either
+  optimizer has its right-hand side ≥ 0 (π_ref attains 0), so **both λ provably never
+  reward-hack**; the default (with 1/r) is the larger, more conservative one (see
+  :func:`prescribed_lambda`, ``include_r``).
 
 References: Laidlaw, Singhal, Dragan (2024), arXiv 2403.03185, Definition 4.x (r-correlated
 proxy), Theorem 5.1 and eq. (ORPO objective).
@@ -152,10 +159,12 @@ def correlated_proxy(
 def prescribed_lambda(sigma_proxy: float, r: float, *, include_r: bool = True) -> float:
     """The regularization coefficient of the √χ² objective that maximizes the bound.
 
-    λ = σ_R̃ √(1 − r²) / r  (``include_r=True``, derived here from Theorem 5.1: multiply its
-    right-hand side by σ_R̃ / r). ``include_r=False`` returns σ_R̃ √(1 − r²), the form quoted in
-    the paper's summary and in tracker issue #4; it is smaller for r < 1 and does not carry the
-    no-hacking guarantee. Requires 0 < r <= 1 and σ_R̃ > 0.
+    λ = σ_R̃ √(1 − r²) / r  (``include_r=True``, derived here: multiply the right-hand side of the
+    bound of :func:`lower_bound` by σ_R̃ / r). ``include_r=False`` returns σ_R̃ √(1 − r²), the
+    coefficient of the paper and of tracker issue #4; it maximizes the second bound of the module
+    docstring, (1/r)[ΔJ(R̃)/σ_R̃ − √(1−r²)√χ²] (derived here). Both optimizers provably never
+    reward-hack; the 1/r form is larger (more conservative) for r < 1. Requires 0 < r <= 1 and
+    σ_R̃ > 0.
 
     References: Laidlaw, Singhal, Dragan (2024), arXiv 2403.03185, §5 (after Theorem 5.1).
     """
@@ -173,13 +182,18 @@ def lower_bound(proxy_improvement: float, r: float, sigma_true: float, sigma_pro
 
         J(π,R) − J(π_ref,R)  ≥  σ_R [ r ΔJ(R̃) / σ_R̃ − √(1 − r²) √χ² ].
 
-    Returns −∞ when χ² = ∞. References: Laidlaw, Singhal, Dragan (2024), Theorem 5.1.
+    Scalars in, scalar out. Returns −∞ when χ² = ∞. Raises ValueError for r ∉ [−1, 1], σ <= 0,
+    χ² < 0 or NaN, or a non-finite proxy_improvement.
+    References: Laidlaw, Singhal, Dragan (2024), arXiv 2403.03185, Theorem 5.1 (statement
+    reconstructed and proved here, see the module docstring).
     """
     if not (-1.0 <= r <= 1.0):
         raise ValueError(f"r must lie in [-1, 1], got {r!r}")
-    if not (sigma_true > 0 and sigma_proxy > 0):
+    if not (np.isfinite(sigma_true) and np.isfinite(sigma_proxy) and sigma_true > 0 and sigma_proxy > 0):
         raise ValueError(f"sigma_true and sigma_proxy must be > 0, got {sigma_true!r}, {sigma_proxy!r}")
-    if chi2 < 0:
+    if not np.isfinite(proxy_improvement):
+        raise ValueError(f"proxy_improvement must be finite, got {proxy_improvement!r}")
+    if not (chi2 >= 0):
         raise ValueError(f"chi2 must be >= 0, got {chi2!r}")
     if np.isinf(chi2):
         return float("-inf")
