@@ -57,7 +57,7 @@ def run(ctx: Context) -> Report:
               expected=f"< {j_ref:.5f}", measured=none["true"], holds=none["true"] < j_ref)
     ctx.claim("sqrt-chi^2 occupancy regularization with the theory's lambda = sigma*sqrt(1-r^2)/r never reward-hacks",
               expected=f">= {j_ref:.5f}", measured=theory["true"], holds=theory["true"] >= j_ref - 1e-9)
-    ctx.claim("same with the summary's lambda = sigma*sqrt(1-r^2) (no 1/r): no reward hacking",
+    ctx.claim("same with the paper's lambda = sigma*sqrt(1-r^2) (no 1/r; guaranteed by the second bound): no reward hacking",
               expected=f">= {j_ref:.5f}", measured=summary["true"], holds=summary["true"] >= j_ref - 1e-9)
     best = {m: max(p["true"] for p in curves[m]) for m in methods}
     ctx.claim("chi^2 occupancy regularization attains a higher best true return than action KL across the sweep",
