@@ -179,7 +179,10 @@ class _HiddenLogprobs(torch.autograd.Function):
             if grad_h is not None:
                 grad_h[start:stop] = gz_in @ weight
             if grad_w is not None:
-                grad_w.add_(gz_in.T @ h)
+                if gz_in.dtype == grad_w.dtype:
+                    grad_w.addmm_(gz_in.T, h)  # in place: no (V, d) temporary per chunk
+                else:  # bf16/fp16 product (fast on GPUs), accumulated into the fp32 buffer
+                    grad_w.add_(gz_in.T @ h)
             del gz, gz_in
         if grad_w is not None:
             grad_w = grad_w.to(weight.dtype)
