@@ -56,7 +56,7 @@ def test_bound_holds_for_every_policy(seed, r, random_proxy):
         pi = rng.dirichlet(np.ones(mdp.num_actions) * rng.uniform(0.05, 2), size=mdp.num_states)
         chk = improvement_bound(mdp.r, Rt, occupancy_of(mdp, pi), mu_ref)
         assert chk.holds, chk
-        assert chk.slack >= -1e-9
+        assert chk.slack >= -1e-8  # round-off only: at |r| = 1 the bound is attained (see improvement_bound)
 
 
 @settings(max_examples=20, deadline=None)

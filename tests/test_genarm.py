@@ -138,3 +138,13 @@ def test_bad_inputs() -> None:
         fit_arm_bradley_terry(tree, np.ones((4, 4)), parametrization="mlp")
     with pytest.raises(ValueError, match="disjoint supports"):
         guided_decoding(tree, np.tile([1.0, 0.0], (3, 1)), np.tile([0.0, 1.0], (3, 1)), 1.0)
+
+
+def test_decoding_gap_rejects_misshapen_inputs() -> None:
+    tree = TokenTree(2, 2)
+    pi = np.full((tree.num_prefixes, 2), 0.5)
+    p = np.full(4, 0.25)
+    with pytest.raises(ValueError, match=r"p_star must have shape \(4,\)"):
+        decoding_gap(tree, pi, np.full(3, 1 / 3), np.zeros(4))
+    with pytest.raises(ValueError, match=r"reward must have shape \(4,\)"):
+        decoding_gap(tree, pi, p, np.zeros(1))

@@ -241,6 +241,14 @@ def test_proxy_of_wrong_shape_raises():
         solve(mdp, np.zeros((5, 4)), pi_ref, 1.0)
 
 
+def test_divergence_value_rejects_mismatched_shapes():
+    """A (1,)-shaped reference would broadcast silently in the TV branch without the check."""
+    mu = np.full((2, 2), 0.25)
+    with pytest.raises(ValueError, match=r"mu must have the shape of mu_ref \(1,\)"):
+        divergence_value(mu, np.ones(1), "tv")
+    assert divergence_value(mu, mu, "tv") == 0.0
+
+
 def test_non_finite_proxy_raises():
     mdp, pi_ref, _ = random_instance(0)
     r = np.zeros((5, 3))

@@ -197,6 +197,21 @@ def test_bad_inputs_raise():
         rpo_loss(th, P, mu, ref, 1.0, -1.0)
 
 
+def test_shape_mismatches_raise_instead_of_broadcasting():
+    _, _, ref, P, _ = instance(3, 0)
+    mu = pair_distribution(ref)
+    with pytest.raises(ValueError, match=r"mu must have shape \(3, 3\)"):
+        chosen_distribution(P, ref[None, :])  # a (1, 3) "mu" would broadcast silently
+    with pytest.raises(ValueError, match=r"r must have the shape of pi_ref \(3,\)"):
+        kl_regularized_optimum(np.zeros(1), ref, 1.0)
+    with pytest.raises(ValueError, match=r"pi_ref must have shape \(3,\)"):
+        ipo_product_closed_form(P, ref, np.ones(1), 1.0)
+    with pytest.raises(ValueError, match=r"nu must have shape \(3,\)"):
+        ipo_product_closed_form(P, np.ones(1), ref, 1.0)
+    with pytest.raises(ValueError, match="restarts must be an integer >= 0"):
+        minimize_population_loss(lambda t: dpo_loss(t, P, mu, ref, 1.0), np.zeros(3), restarts=-1)
+
+
 # ----------------------------------------------------------------------------- RTO on a token tree
 def tree_instance(seed: int, V: int = 3, L: int = 3):
     rng = np.random.default_rng(seed)

@@ -57,7 +57,11 @@ __all__ = [
 
 
 class InfeasibleCMDPError(ValueError):
-    """The constraint set {μ : ⟨μ, C_k⟩ <= b_k} has no occupancy measure in it."""
+    """The constraint set {μ : ⟨μ, C_k⟩ <= b_k} has no occupancy measure in it.
+
+    Raised when b_k < min_π ⟨μ_π, C_k⟩ for some k, or the joint LP is infeasible.
+    References: Altman (1999), ch. 3 (feasibility of the CMDP LP).
+    """
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,9 @@ class CMDPResult:
     occupancy μ[s, a]; policy π[s, a]; objective ⟨μ, R⟩; constraint_values ⟨μ, C_k⟩ (K,);
     multipliers λ_k >= 0 (K,) and values v[s] (LP duals, with strong duality
     objective = (1−γ)μ₀·v + λ·b); status the HiGHS message.
+
+    Shapes: occupancy, policy (S, A); constraint_values, multipliers (K,); values (S,).
+    References: Altman (1999), Thm 3.3 (see :func:`solve_cmdp`).
     """
 
     occupancy: np.ndarray
@@ -88,6 +95,9 @@ class LagrangianResult:
     constraint, by at most λ·violation; |gap| and the violation both → 0); max_violation = max_k (⟨μ̄_T, C_k⟩ − b_k)⁺; traces
     per iteration of the same quantities (gap_trace, violation_trace, multiplier_trace (T, K),
     constraint_trace (T, K) = ⟨μ̄_t, C_k⟩).
+
+    Shapes: occupancy, policy (S, A); multipliers, constraint_values (K,); gap_trace,
+    violation_trace (T,). References: see :func:`lagrangian_primal_dual`.
     """
 
     occupancy: np.ndarray
@@ -109,7 +119,11 @@ class LagrangianResult:
 class TwoStageResult:
     """Output of :func:`two_stage`: auxiliary policies π_k (K, S, A), the main policy, its
     occupancy, main return J(π, R₀), auxiliary returns J(π, R_k) (K,), the expected KLs
-    E_{μ_π}[KL(π‖π_k)] (K,) and the normalized stage-2 objective."""
+    E_{μ_π}[KL(π‖π_k)] (K,) and the normalized stage-2 objective.
+
+    Shapes: aux_policies (K, S, A); policy, occupancy (S, A); aux_returns, kl_to_aux (K,).
+    References: Cai et al. (2023), arXiv 2302.01680, §3 (see :func:`two_stage`).
+    """
 
     aux_policies: np.ndarray
     policy: np.ndarray
@@ -208,6 +222,8 @@ def lagrangian_primal_dual(
     violation max_k (⟨μ̄_T, C_k⟩ − b_k)⁺; both tend to 0. Infeasible CMDPs raise
     :class:`InfeasibleCMDPError` (checked by the LP first).
 
+    Shapes: reward (S, A) (``None``: ``mdp.r``), costs (K, S, A) or (S, A), thresholds (K,) ->
+    LagrangianResult with traces of length T = ``iterations``.
     References: Altman (1999), ch. 3 (Lagrangian duality of CMDPs); Nedić & Ozdaglar (2009),
     "Approximate primal solutions and rate analysis for dual subgradient methods".
     """

@@ -101,6 +101,7 @@ def arm_from_reward(tree: TokenTree, reward: np.ndarray) -> np.ndarray:
 
     Then Σ_t log π_r(y_t|y_<t) = r(y) − log Σ_{y'} e^{r(y')}: the same reward up to a constant,
     hence the same Bradley–Terry preferences and the same KL-regularized optimum.
+    Shapes: reward[y] over complete responses -> pi_r[x, v] over open prefixes.
     References: GenARM, Theorem 1 (expressivity); the construction is derived here.
     """
     r = as_float_array("reward", reward, ndim=1)
@@ -113,6 +114,7 @@ def exact_guidance_arm(tree: TokenTree, pi_base: np.ndarray, reward: np.ndarray,
 
     π_r(v|x) ∝ (π*(v|x) / π_base(v|x))^β with π*(·|x) the factorization of
     :func:`trajectory_optimum`; tokens outside the support of π_base get π_r = 0.
+    Shapes: pi_base[x, v], reward[y] -> pi_r[x, v]. Raises ValueError if beta <= 0.
     References: GenARM, Theorem 2 (any KL-regularized optimum is reachable by guided decoding);
     the construction is derived here.
     """
@@ -136,6 +138,8 @@ class ARMFit:
       grad_norm: max-norm of the gradient at the solution (the certificate).
       iterations, converged, message: from the optimizer.
       parametrization: ``"tabular"`` (one logit row per prefix) or ``"position"`` (one row per depth).
+
+    References: GenARM, eq. (5) (see :func:`fit_arm_bradley_terry`).
     """
 
     pi_r: np.ndarray
@@ -172,6 +176,7 @@ def fit_arm_bradley_terry(
 
     Gradient (exact, derived here): with g_y = ∂L/∂r(y) and G[x, v] = Σ_{y ∋ (x, v)} g_y, the
     gradient w.r.t. the logits of prefix x is G[x, :] − π_r(·|x) Σ_v G[x, v].
+    Shapes: wins[y, y'] -> ARMFit with pi_r[x, v] and reward[y].
     References: GenARM, eq. (5) (the ARM training loss).
     """
     beta_r = check_positive("beta_r", beta_r)
@@ -242,6 +247,8 @@ class GapReport:
 
     ``tv`` = ½ Σ_y |p(y) − p*(y)|; ``kl`` = KL(p* ‖ p) (inf if p misses mass of p*);
     ``reward_gap`` = E_{p*}[r] − E_p[r] for the reference reward r.
+
+    References: derived here (see :func:`decoding_gap`).
     """
 
     tv: float
@@ -250,10 +257,19 @@ class GapReport:
 
 
 def decoding_gap(tree: TokenTree, pi_decode: np.ndarray, p_star: np.ndarray, reward: np.ndarray) -> GapReport:
-    """Compare the response distribution of the per-step policy ``pi_decode`` with ``p_star``."""
+    """Compare the response distribution of the per-step policy ``pi_decode`` with ``p_star``.
+
+    With p(y) = Π_t π_decode(y_t|y_<t): TV = ½ Σ_y |p(y) − p*(y)|, KL(p* ‖ p) and
+    E_{p*}[r] − E_p[r]. Shapes: pi_decode[x, v], p_star[y], reward[y] -> GapReport. Raises
+    ValueError if p_star or reward is not of shape (num_sequences,).
+    References: derived here (the gap that GenARM, §4, leaves to experiments).
+    """
     p = tree.sequence_distribution(pi_decode)
     p_star = as_float_array("p_star", p_star, ndim=1)
     r = as_float_array("reward", reward, ndim=1)
+    for name, arr in (("p_star", p_star), ("reward", r)):
+        if arr.shape != p.shape:
+            raise ValueError(f"{name} must have shape {p.shape} (one entry per response), got {arr.shape}")
     tv = 0.5 * float(np.abs(p - p_star).sum())
     support = p_star > 0
     if np.any(p[support] == 0):

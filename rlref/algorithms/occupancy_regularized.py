@@ -88,6 +88,9 @@ class OccupancyRegularizedResult:
       nonneg_duals: ν[s, a] ≥ 0, the dual variables of μ ≥ 0 (0 where μ was fixed to 0).
       status: the cvxpy status string; solver: the solver that produced it.
       lam, divergence: the inputs.
+
+    Shapes: occupancy, policy, reference_occupancy, nonneg_duals (S, A); values (S,).
+    References: Laidlaw, Singhal, Dragan (2024), arXiv 2403.03185, §5 (see :func:`solve`).
     """
 
     occupancy: np.ndarray
@@ -110,6 +113,9 @@ class ActionKLResult:
 
     ``objective`` is normalized: ⟨μ, R̃⟩ − λ Σ_{s,a} μ(s,a) log(π(a|s)/π_ref(a|s)); ``values`` are
     the unnormalized soft values V(s) (so objective = (1−γ) μ₀·V); ``status`` a short certificate.
+
+    Shapes: occupancy, policy (S, A); values (S,).
+    References: Laidlaw, Singhal, Dragan (2024), arXiv 2403.03185, §6 (see :func:`solve_action_kl`).
     """
 
     occupancy: np.ndarray
@@ -129,6 +135,9 @@ class SampledResult:
     ``objective_trace[k]`` is the exact regularized objective of the k-th iterate,
     ``log_ratio`` the last discriminator's estimate of log μ_π/μ_ref, ``iterations`` the number
     of policy-optimization rounds.
+
+    Shapes: occupancy, policy, log_ratio (S, A); objective_trace (iterations,) (entry k after update k).
+    References: Laidlaw, Singhal, Dragan (2024), arXiv 2403.03185, §6 (see :func:`solve_sampled`).
     """
 
     occupancy: np.ndarray
@@ -196,6 +205,7 @@ def occupancy_of(mdp: TabularMDP, pi: np.ndarray) -> np.ndarray:
     """Normalized discounted occupancy μ_π[s, a] = d_π(s) π(a|s) (sums to 1).
 
     The same as :func:`rlref.solve.occupancy_measure` (discounted MDPs only here).
+    Shapes: pi[s, a] -> μ[s, a].
     References: Puterman (1994), Thm 6.9.1.
     """
     _check_mdp(mdp)
@@ -207,6 +217,7 @@ def policy_of(mu: np.ndarray, fallback: np.ndarray, tol: float = 1e-12) -> np.nd
 
     Solver round-off (small negative entries of a convex program's μ) is clipped to 0 first;
     then this is :func:`rlref.solve.policy_from_occupancy`. Shapes: mu[s, a], fallback[s, a] -> π[s, a].
+    References: Puterman (1994), Thm 6.9.1 (occupancy ↔ stationary policy).
     """
     return policy_from_occupancy(np.clip(np.asarray(mu, dtype=np.float64), 0.0, None), pi_default=fallback, min_mass=tol)
 
@@ -215,10 +226,17 @@ def divergence_value(mu: np.ndarray, mu_ref: np.ndarray, divergence: str) -> flo
     """D(μ ‖ μ_ref) for D ∈ {χ², √χ², KL, TV}; +∞ outside supp(μ_ref) for χ², √χ², KL.
 
     χ² = Σ (μ − μ_ref)²/μ_ref, KL = Σ μ log(μ/μ_ref) (0 log 0 = 0), TV = ½ Σ |μ − μ_ref|.
+    Shapes: mu[s, a], mu_ref[s, a] (any equal shapes; flattened) -> float. Raises ValueError for
+    an unknown divergence or mismatched shapes.
+    References: Laidlaw, Singhal, Dragan (2024), arXiv 2403.03185, §5 (χ² and √χ² of occupancy
+    measures); the definitions are standard.
     """
     _check_divergence(divergence)
-    mu = np.asarray(mu, dtype=np.float64).ravel()
-    ref = np.asarray(mu_ref, dtype=np.float64).ravel()
+    mu_arr = np.asarray(mu, dtype=np.float64)
+    ref_arr = np.asarray(mu_ref, dtype=np.float64)
+    if mu_arr.shape != ref_arr.shape:
+        raise ValueError(f"mu must have the shape of mu_ref {ref_arr.shape}, got {mu_arr.shape}")
+    mu, ref = mu_arr.ravel(), ref_arr.ravel()
     if divergence == "tv":
         return float(0.5 * np.abs(mu - ref).sum())
     pos = ref > 0
@@ -472,6 +490,7 @@ def solve_action_kl_program(
     function of an affine map of μ, hence jointly convex (derived here). Independent of soft VI;
     used to cross-check :func:`solve_action_kl`. ``divergence_value`` holds the penalty.
 
+    Shapes: reward[s, a] (None: mdp.r), pi_ref[s, a] -> OccupancyRegularizedResult.
     References: Laidlaw, Singhal, Dragan (2024), arXiv 2403.03185, §6; Neu, Jonsson, Gómez (2017),
     "A unified view of entropy-regularized MDPs", eq. (conditional entropy of μ).
     """
@@ -568,7 +587,8 @@ def solve_sampled(
     so it converges to :func:`solve`'s optimum at rate O(1/k) for χ² (smooth); sampling adds
     an O(1/√num_samples) error. Starts from μ_0 = μ_ref.
 
-    Returns :class:`SampledResult`. References: Laidlaw, Singhal, Dragan (2024), arXiv
+    Shapes: reward[s, a] (None: mdp.r), pi_ref[s, a] -> :class:`SampledResult`.
+    References: Laidlaw, Singhal, Dragan (2024), arXiv
     2403.03185, §6 (ORPO: discriminator reward R' = R̃ − λ e^{d}/√χ̂²); Frank & Wolfe (1956).
     """
     _check_mdp(mdp)

@@ -84,7 +84,11 @@ def _check_inputs(P: np.ndarray, mu: np.ndarray, pi_ref: np.ndarray) -> tuple[np
 
 
 def pair_distribution(policy: np.ndarray, policy2: np.ndarray | None = None) -> np.ndarray:
-    """``mu[y, y'] = policy(y) · policy2(y')`` (independent draws; policy2 defaults to policy)."""
+    """``mu[y, y'] = policy(y) · policy2(y')`` (independent draws; policy2 defaults to policy).
+
+    Shapes: policy[n], policy2[m] -> mu[n, m]. References: the pair-sampling distribution μ of
+    Azar et al. (2023), Sec. 4 (μ = ν ⊗ ν); derived here.
+    """
     p = as_float_array("policy", policy, ndim=1)
     check_distribution("policy", p)
     q = p if policy2 is None else as_float_array("policy2", policy2, ndim=1)
@@ -93,14 +97,24 @@ def pair_distribution(policy: np.ndarray, policy2: np.ndarray | None = None) -> 
 
 
 def chosen_distribution(P: np.ndarray, mu: np.ndarray) -> np.ndarray:
-    """Law of the chosen (winning) response: ``c(y) = Σ_y' μ(y,y') P[y,y'] + μ(y',y) P[y,y']``."""
+    """Law of the chosen (winning) response: ``c(y) = Σ_y' μ(y,y') P[y,y'] + μ(y',y) P[y,y']``.
+
+    Shapes: P[n, n], mu[n, n] (a distribution over ordered pairs) -> c[n].
+    References: Liu et al. (2024), "Provably Mitigating Overoptimization in RLHF", Alg. 2 (SFT on
+    the chosen responses); the law is derived here.
+    """
     P = validate_preference_matrix(P)
+    mu = as_float_array("mu", mu, ndim=2)
+    if mu.shape != P.shape:
+        raise ValueError(f"mu must have shape {P.shape} (a distribution over ordered pairs), got {mu.shape}")
+    check_distribution("mu (flattened)", mu.ravel())
     return (mu * P).sum(axis=1) + (mu.T * P).sum(axis=1)
 
 
 def kl_regularized_optimum(r: np.ndarray, pi_ref: np.ndarray, beta: float) -> np.ndarray:
     """``π*(y) = π_ref(y) exp(r(y)/β) / Z`` = argmax_π E_π[r] − β KL(π‖π_ref) (log space).
 
+    Shapes: r[n], pi_ref[n] -> π*[n]. Raises ValueError if beta <= 0 or the shapes differ.
     References: Rafailov et al. (2023), eq. (4).
     """
     b = check_positive("beta", beta)
@@ -108,6 +122,8 @@ def kl_regularized_optimum(r: np.ndarray, pi_ref: np.ndarray, beta: float) -> np
     check_finite("r", r)
     ref = as_float_array("pi_ref", pi_ref, ndim=1)
     check_distribution("pi_ref", ref)
+    if r.shape != ref.shape:
+        raise ValueError(f"r must have the shape of pi_ref {ref.shape}, got {r.shape}")
     with np.errstate(divide="ignore"):
         return np.exp(log_softmax(np.log(ref) + r / b))
 
@@ -146,6 +162,7 @@ def dpo_loss(theta: np.ndarray, P: np.ndarray, mu: np.ndarray, pi_ref: np.ndarra
 def ipo_loss(theta: np.ndarray, P: np.ndarray, mu: np.ndarray, pi_ref: np.ndarray, tau: float) -> tuple[float, np.ndarray]:
     """Population IPO loss ``Σ μ(y,y') [P (Δ − 1/(2τ))² + (1−P)(Δ + 1/(2τ))²]`` and its θ-gradient.
 
+    Δ as in :func:`dpo_loss`. Shapes: theta[n], P[n,n], mu[n,n], pi_ref[n] -> (float, [n]).
     References: Azar et al. (2023), "A General Theoretical Paradigm to Understand Learning from
     Human Preferences", eq. (17) (sampled IPO loss) and Sec. 5.
     """
@@ -168,6 +185,7 @@ def rpo_loss(theta: np.ndarray, P: np.ndarray, mu: np.ndarray, pi_ref: np.ndarra
     ``pi_base`` defaults to the law of the chosen response (:func:`chosen_distribution`), the
     practical choice of the paper (SFT on the preferred responses).
 
+    Shapes: theta[n], P[n,n], mu[n,n], pi_ref[n], pi_base[n] -> (float, [n]).
     References: Liu et al. (2024), "Provably Mitigating Overoptimization in RLHF: Your SFT Loss
     is Implicitly an Adversarial Regularizer", Alg. 2 / eq. (RPO objective).
     """
@@ -193,6 +211,7 @@ def xpo_loss(theta: np.ndarray, P: np.ndarray, mu: np.ndarray, pi_ref: np.ndarra
     term, so it is bounded below only for α small enough: see :func:`xpo_bounded_below` (derived
     here).
 
+    Shapes: theta[n], P[n,n], mu[n,n], pi_ref[n], pi_explore[n] -> (float, [n]).
     References: Xie et al. (2024), "Exploratory Preference Optimization", Alg. 1 (XPO objective
     with the term α Σ log π(ỹ), ỹ ~ π_ref).
     """
@@ -214,6 +233,10 @@ def xpo_bounded_below(P: np.ndarray, mu: np.ndarray, beta: float, alpha: float, 
     linear on each ordering cone of d, whose extreme rays are d = −1_S, so the loss is bounded
     below iff for every non-empty proper subset S of responses
     α·π_explore(S) <= β·Σ_{y∈S, y'∉S} W(y,y') P[y,y']  (derived here). Cost O(2^n n²); n <= 16.
+
+    Shapes: P[n,n], mu[n,n], pi_explore[n] -> bool.
+    References: Xie et al. (2024), "Exploratory Preference Optimization", Alg. 1 (the loss);
+    the boundedness criterion is derived here.
     """
     b = check_positive("beta", beta)
     P = validate_preference_matrix(P)
@@ -237,6 +260,7 @@ def ld_dpo_coefficients(lengths: np.ndarray, alpha: float) -> np.ndarray:
     Assumes each token of y carries an equal share of the sequence log-ratio (tabular
     approximation, derived here). α = 1 gives DPO (C = 1).
 
+    Shapes: lengths[n] (> 0), scalar α ∈ [0, 1] -> C[n, n].
     References: Liu et al. (2024), "Length Desensitization in Direct Preference Optimization",
     Sec. 4 (π̂ with public length ℓ_p and weight α on the excess tokens).
     """
@@ -256,6 +280,7 @@ def ld_dpo_loss(theta: np.ndarray, P: np.ndarray, mu: np.ndarray, pi_ref: np.nda
     """Population LD-DPO loss: DPO with Δ_LD(y, y') = C[y,y'] f(y) − C[y',y] f(y') (see
     :func:`ld_dpo_coefficients`), f = log π_θ/π_ref; exact θ-gradient.
 
+    Shapes: theta[n], P[n,n], mu[n,n], pi_ref[n], lengths[n] -> (float, [n]).
     References: Liu et al. (2024), "Length Desensitization in DPO", eq. (LD-DPO loss).
     """
     b = check_positive("beta", beta)
@@ -275,7 +300,10 @@ def ld_dpo_loss(theta: np.ndarray, P: np.ndarray, mu: np.ndarray, pi_ref: np.nda
 @dataclass(frozen=True)
 class PreferenceOptimum:
     """A population minimizer found numerically: the policy, its logits, the loss value and the
-    certificate ``grad_norm`` (max-norm of the exact gradient at the solution)."""
+    certificate ``grad_norm`` (max-norm of the exact gradient at the solution).
+
+    Shapes: pi (n,), theta (n,). References: see :func:`minimize_population_loss`.
+    """
 
     pi: np.ndarray
     theta: np.ndarray
@@ -291,8 +319,14 @@ def minimize_population_loss(loss_fn: LossFn, theta0: np.ndarray, gtol: float = 
     ``converged`` is True when the gradient max-norm at the returned point is below ``gtol``.
     L-BFGS's line search can stop at float precision just above ``gtol``; the solve is then
     restarted from where it stopped (a fresh curvature memory), at most ``restarts`` times.
+
+    Shapes: theta0[n]; loss_fn maps [n] -> (float, [n]) -> PreferenceOptimum with π = softmax(θ).
+    Raises ValueError if restarts < 0.
+    References: Liu & Nocedal (1989), L-BFGS (scipy's L-BFGS-B); the restart rule is derived here.
     """
     x = as_float_array("theta0", theta0, ndim=1)
+    if isinstance(restarts, bool) or not isinstance(restarts, (int, np.integer)) or restarts < 0:
+        raise ValueError(f"restarts must be an integer >= 0, got {restarts!r}")
     nit = 0
     for _ in range(1 + restarts):
         res = minimize(loss_fn, x, jac=True, method="L-BFGS-B",
@@ -309,6 +343,7 @@ def dpo_bt_minimizer(r: np.ndarray, pi_ref: np.ndarray, beta: float) -> np.ndarr
     """Closed-form population DPO minimizer under Bradley–Terry preferences P = σ(r_y − r_y'):
     π_ref·exp(r/β)/Z (unique when the pair distribution's support connects all responses).
 
+    Shapes: r[n], pi_ref[n] -> π[n].
     References: Rafailov et al. (2023), Thm. 1 and Sec. 5 (derived here for the population loss:
     βΔ(y,y') = r_y − r_y' zeroes every pair's logistic-loss gradient).
     """
@@ -322,6 +357,7 @@ def ipo_minimizer(P: np.ndarray, mu: np.ndarray, pi_ref: np.ndarray, tau: float)
     is the Laplacian system (D_W − W) f = (1/(2τ)) Σ_y' W(y,y')(2P[y,y'] − 1), W = μ + μᵀ
     (derived here). Solved by least squares (unique up to a constant on a connected support).
 
+    Shapes: P[n,n], mu[n,n], pi_ref[n] -> π[n].
     References: Azar et al. (2023), Sec. 5 (IPO), derived here for general μ.
     """
     t = check_positive("tau", tau)
@@ -336,14 +372,22 @@ def ipo_minimizer(P: np.ndarray, mu: np.ndarray, pi_ref: np.ndarray, tau: float)
 def ipo_product_closed_form(P: np.ndarray, nu: np.ndarray, pi_ref: np.ndarray, tau: float) -> np.ndarray:
     """``π ∝ π_ref · exp(P(y ≻ ν)/τ)``: IPO's optimum when both responses are drawn from ν (full support).
 
+    P(y ≻ ν) = Σ_y' P[y, y'] ν(y'). Shapes: P[n,n], nu[n], pi_ref[n] -> π[n].
     References: Azar et al. (2023), Sec. 4–5 (ΨPO with Ψ = identity: argmax_π E_{y~π,y'~ν}
     P(y ≻ y') − τ KL(π‖π_ref)).
     """
     t = check_positive("tau", tau)
     P = validate_preference_matrix(P)
+    n = P.shape[0]
     nu = as_float_array("nu", nu, ndim=1)
     check_distribution("nu", nu)
-    return np.exp(log_softmax(np.log(pi_ref) + P @ nu / t))
+    ref = as_float_array("pi_ref", pi_ref, ndim=1)
+    check_distribution("pi_ref", ref)
+    for name, arr in (("nu", nu), ("pi_ref", ref)):
+        if arr.shape != (n,):
+            raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
+    with np.errstate(divide="ignore"):
+        return np.exp(log_softmax(np.log(ref) + P @ nu / t))
 
 
 # ----------------------------------------------------------------------------- RTO on a token tree
@@ -373,6 +417,8 @@ class RTOPlan:
     """Exact KL-regularized planning with token rewards on a token tree.
 
     ``policy[x, v]`` (per open prefix) and ``root_value`` = max_π E_π[Σ_t r(x_t, v_t) + R(y)] − β KL(π‖π_ref).
+
+    References: Zhong et al. (2024), Sec. 4 (see :func:`rto_plan`).
     """
 
     policy: np.ndarray
@@ -388,6 +434,8 @@ def rto_plan(tree: TokenTree, token_rewards: np.ndarray | None, pi_ref: np.ndarr
     the soft backward recursion V_h(x) = β log Σ_v π_ref(v|x) exp((r(x,v) + V_{h+1}(xv))/β).
     Tokens with reward −inf (outside π_dpo's support) are excluded from the support of π_ref.
 
+    Shapes: token_rewards[x, v] (or None: zero), pi_ref[x, v], terminal_reward[y] (or None) ->
+    RTOPlan with policy[x, v].
     References: Zhong et al. (2024), Sec. 4 (RTO optimizes the token-wise reward with PPO; here
     the same objective is solved exactly); Rafailov et al. (2024), "From r to Q*", Sec. 3.
     """

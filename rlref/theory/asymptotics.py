@@ -104,7 +104,12 @@ def log_mgf(p: np.ndarray, w: np.ndarray, lam: float) -> float:
 
 
 def log_mgf_derivative(p: np.ndarray, w: np.ndarray, lam: float) -> float:
-    """Λ'(λ) = E_{p_λ}[w], the mean reward under the tilted token law p_λ ∝ p·exp(λ w)."""
+    """Λ'(λ) = E_{p_λ}[w], the mean reward under the tilted token law p_λ ∝ p·exp(λ w).
+
+    Shapes: p[m], w[m], scalar λ -> float.
+    References: Yang et al. (2024), "Asymptotics of Language Model Alignment", §4; the identity
+    Λ'(λ) = E_{p_λ}[w] (differentiate log Σ_a p(a)e^{λw(a)}) derived here.
+    """
     pp, ww = _check_token_model(p, w)
     return float(_tilt(pp, ww, float(lam)) @ ww)
 
@@ -190,6 +195,8 @@ class TiltSolution:
       reward: x*(Δ) = Λ'(λ), the per-token expected reward (solves I(x) = Δ).
       kl: KL(p_λ ‖ p) (= Δ up to the root-finder tolerance, or the slack maximum).
       delta: the budget Δ.
+
+    References: Yang et al. (2024), Thm 2 / §4 (derived here, see :func:`tilt_for_budget`).
     """
 
     lam: float
@@ -239,6 +246,7 @@ def tilt_for_budget(p: np.ndarray, w: np.ndarray, delta: float) -> TiltSolution:
 def kl_rl_per_token_reward(p: np.ndarray, w: np.ndarray, delta: float) -> float:
     """x*(Δ) = Λ'(λ_Δ): the exact per-token reward of KL-constrained RL at budget n·Δ (any n).
 
+    Shapes: p[m], w[m], scalar Δ >= 0 -> float.
     References: Yang et al. (2024), Thm 2 / §4; exactness for every n derived here (product form).
     """
     return tilt_for_budget(p, w, delta).reward
@@ -251,6 +259,8 @@ class SumDistribution:
 
     Attributes: n; values (K,) sorted distinct sums; log_probs (K,) log P(S_n = value);
     probs (K,) = exp(log_probs).
+
+    References: the multinomial law (derived here, see :func:`sum_distribution`).
     """
 
     n: int
@@ -310,7 +320,8 @@ def sum_distribution(p: np.ndarray, w: np.ndarray, n: int, *, merge_tol: float =
 def log_tail_probability(dist: SumDistribution, threshold: float, *, tol: float = 1e-9) -> float:
     """log P(S_n ≥ threshold) from the exact law (values within tol·(1+|t|) below count as ≥).
 
-    Returns −inf if the event is empty. References: Cramér (1938), the quantity in the LDP.
+    Shapes: dist with K support points, scalar threshold -> float. Returns −inf if the event is
+    empty. References: Cramér (1938), the quantity in the LDP; exact evaluation derived here.
     """
     t = float(threshold)
     if math.isnan(t):
@@ -325,6 +336,7 @@ def best_of_n_sum_reward(dist: SumDistribution, log_num_samples: float) -> float
     E[max] = Σ_k s_k (F_k^N − F_{k−1}^N) with F the CDF of S_n, in log space so N may be huge
     (only log N is used). Ties among sequences do not change the reward of the best one.
 
+    Shapes: dist with K support points (values s_k sorted, F_k the CDF), scalar log N -> float.
     References: Yang et al. (2024), Thm 3 (best-of-N with N = exp(nΔ)); order statistics, derived here.
     """
     try:
@@ -343,6 +355,8 @@ class AlignmentComparison:
 
     Attributes: ns (L,); delta; kl_rl (scalar x*(Δ), exact for every n); best_of_n (L,) =
     E[max of N copies of S_n]/n; gap (L,) = kl_rl − best_of_n.
+
+    References: Yang et al. (2024), Thm 3 (see :func:`compare_alignment`).
     """
 
     ns: np.ndarray
@@ -357,6 +371,8 @@ def compare_alignment(p: np.ndarray, w: np.ndarray, delta: float, ns: list[int] 
 
     KL-RL gives exactly x*(Δ) per token for every n; best-of-N gives E[max]/n, which tends to
     x*(Δ) as n → ∞ (the gap shrinks).
+
+    Shapes: p[m], w[m], scalar Δ, ns[L] -> AlignmentComparison with (L,) arrays.
     References: Yang et al. (2024), "Asymptotics of Language Model Alignment", Thm 3.
     """
     d = _check_delta(delta)

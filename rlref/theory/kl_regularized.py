@@ -163,7 +163,11 @@ def _kl(q: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 
 def entropy(p: np.ndarray) -> np.ndarray:
-    """Shannon entropy H(p) = −Σ_y p(y) log p(y) over the last axis (nats, 0·log 0 = 0)."""
+    """Shannon entropy H(p) = −Σ_y p(y) log p(y) over the last axis (nats, 0·log 0 = 0).
+
+    Shapes: p[..., y] -> [...] (float for 1-d p). References: Shannon (1948); used for the
+    collapse diagnostics of Korbak, Perez, Buckley (2022), §2.
+    """
     arr = as_float_array("p", p)
     if arr.ndim == 0:
         raise ValueError("p must have at least one axis (the outcomes y), got a scalar")
@@ -234,6 +238,8 @@ class CollapseResult:
       entropy: H(policy); equals log |A*| iff π_ref is uniform on A*.
       kl: KL(policy ‖ π_ref) = −log π_ref(A*).
       reward: max reward over the support of π_ref.
+
+    References: Korbak, Perez, Buckley (2022), §2 (see :func:`distribution_collapse`).
     """
 
     policy: np.ndarray
@@ -278,6 +284,8 @@ class KLConstrainedResult:
       delta: the budget Δ.
       regime: "reference", "interior" or "argmax".
       iterations: root-finder iterations (0 at the boundaries).
+
+    References: Yang et al. (2024), Lemma 1 / eq. (3) (see :func:`kl_constrained`).
     """
 
     beta: float
@@ -365,6 +373,8 @@ class RewardKLFrontier:
 
     Attributes: betas (B,), rewards (B,) = E_{π_β}[r], kls (B,) = KL(π_β ‖ π_ref),
     values (B,) = β log Z_β, policies (B, Y).
+
+    References: Korbak et al. (2022), eq. (4) (see :func:`reward_kl_frontier`).
     """
 
     betas: np.ndarray
@@ -474,6 +484,7 @@ def best_of_n_kl(pi_ref: np.ndarray, r: np.ndarray, n: float) -> float:
     KL(π_n ‖ π_ref) = Σ_k P_k log(P_k / m_k), P_k = F_k^n − F_{k−1}^n (levels as in
     :func:`best_of_n_distribution`).
 
+    Shapes: pi_ref[y], r[y], scalar n >= 1 -> float.
     References: Beirami et al. (2024), Lemma 1 and Theorem 1; chain-rule form derived here.
     """
     _, _, masses, _, log_p = _bon_levels(pi_ref, r, n)
@@ -488,6 +499,7 @@ def best_of_n_kl_bound(n: float) -> float:
     Equality holds for a continuous reward distribution (no ties); with atoms the exact KL is
     strictly smaller. Real n ≥ 1 accepted. Raises ValueError if n < 1.
 
+    Shapes: scalar n >= 1 -> float.
     References: Stiennon et al. (2020), Appendix G.3 (the formula); Beirami et al. (2024),
     Theorem 1 (it is an upper bound).
     """
@@ -498,6 +510,8 @@ def best_of_n_kl_bound(n: float) -> float:
 def best_of_n_reward(pi_ref: np.ndarray, r: np.ndarray, n: float) -> float:
     """Exact expected reward of best-of-n: E[max_i r(y_i)] = Σ_k v_k (F_k^n − F_{k−1}^n).
 
+    Levels v_k and CDF F_k as in :func:`best_of_n_distribution`. Shapes: pi_ref[y], r[y], scalar
+    n >= 1 -> float.
     References: Beirami et al. (2024), §2 (order statistics of the reward); derived here.
     """
     _, values, _, _, log_p = _bon_levels(pi_ref, r, n)

@@ -115,6 +115,8 @@ def regularized_policy(r: np.ndarray, beta: float, pi_ref: np.ndarray | None = N
 def reward_to_policy(r: np.ndarray, beta: float, *, tie_tol: float = 0.0, pi_ref: np.ndarray | None = None) -> np.ndarray:
     """The reward → policy map: :func:`argmax_policy` for β = 0, :func:`regularized_policy` for β > 0.
 
+    π = uniform over argmax_a r(a) (β = 0), π ∝ π_ref exp(r/β) (β > 0).
+    Shapes: r[..., a], pi_ref broadcastable (β > 0 only) -> π[..., a].
     References: Xu (2025), "The Policy Cliff" (the reward-policy map).
     """
     b = _check_beta(beta, allow_zero=True)
@@ -122,7 +124,10 @@ def reward_to_policy(r: np.ndarray, beta: float, *, tie_tol: float = 0.0, pi_ref
 
 
 def tv_distance(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Total variation TV(p, q) = ½ Σ_a |p(a) − q(a)| over the last axis. Shapes: [..., a] -> [...]."""
+    """Total variation TV(p, q) = ½ Σ_a |p(a) − q(a)| over the last axis. Shapes: [..., a] -> [...].
+
+    References: the standard definition (used for the jumps in Xu (2025), "The Policy Cliff").
+    """
     pa = as_float_array("p", p)
     qa = as_float_array("q", q)
     check_distribution("p", pa)
@@ -132,7 +137,10 @@ def tv_distance(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def oscillation(d: np.ndarray) -> np.ndarray:
-    """osc(d) = max_a d(a) − min_a d(a) over the last axis (the seminorm softmax sees)."""
+    """osc(d) = max_a d(a) − min_a d(a) over the last axis (the seminorm softmax sees).
+
+    Shapes: d[..., a] -> [...] (float for 1-d d). References: derived here (module docstring).
+    """
     arr = _check_reward("d", d)
     out = arr.max(axis=-1) - arr.min(axis=-1)
     return float(out) if np.ndim(out) == 0 else out
@@ -141,7 +149,8 @@ def oscillation(d: np.ndarray) -> np.ndarray:
 def softmax_lipschitz_constant(beta: float) -> float:
     """Tight Lipschitz constant 1/(2β) of r ↦ softmax(r/β) from (ℝ^A, osc) to (Δ_A, ‖·‖₁).
 
-    Equivalently TV ≤ osc/(4β), and ‖·‖₁ ≤ ‖r − r′‖_∞/β. References: derived here (module docstring).
+    Equivalently TV ≤ osc/(4β), and ‖·‖₁ ≤ ‖r − r′‖_∞/β. Shapes: scalar β > 0 -> float.
+    References: derived here (module docstring).
     """
     return 1.0 / (2.0 * _check_beta(beta, allow_zero=False))
 
@@ -177,6 +186,8 @@ class JumpCurve:
     Attributes: eps (E,) perturbation sizes (sup-norm); jump (E,) max TV(π(r), π(r + d)) over the
     probed d with ‖d‖_∞ ≤ eps; bound (E,) the TV bound ε/(2β) (osc(d) ≤ 2ε, TV ≤ osc/(4β)),
     inf for β = 0; beta.
+
+    References: Xu (2025), "The Policy Cliff" (the cliff); the bound is derived here.
     """
 
     eps: np.ndarray
@@ -233,6 +244,8 @@ class LipschitzEstimate:
 
     Attributes: ratios (N,); max_ratio; constant = 1/(2β) (the proven bound); violated =
     max_ratio > constant·(1 + 1e-9).
+
+    References: derived here (module docstring; see :func:`empirical_lipschitz`).
     """
 
     ratios: np.ndarray
@@ -290,6 +303,7 @@ def weights_to_policy(rewards: np.ndarray, weights: np.ndarray, beta: float, *, 
     """The weight → policy map π_β(Σ_i w_i r_i) (β = 0: argmax of the effective reward).
 
     For β > 0: ‖π(w) − π(w′)‖₁ ≤ osc(Σ_i (w_i − w′_i) r_i)/(2β) (derived here).
+    Shapes: rewards[k, ..., a], weights[k] -> π[..., a].
     References: Xu (2025), "The Policy Cliff", §multi-reward RL.
     """
     return reward_to_policy(effective_reward(rewards, weights), beta, tie_tol=tie_tol)
@@ -301,6 +315,8 @@ class MDPPolicyResult:
     """Optimal (β = 0) or soft-optimal (β > 0) Q-values and policy of a discounted tabular MDP.
 
     Attributes: q (S, A); v (S,); policy (S, A); beta; iterations; residual = ‖T Q − Q‖_∞ at exit.
+
+    References: see :func:`mdp_optimal_policy`.
     """
 
     q: np.ndarray
@@ -353,6 +369,10 @@ def mdp_lipschitz_bound(delta_r_sup: float, beta: float, gamma: float) -> float:
 
     ‖Q_β(r) − Q_β(r′)‖_∞ ≤ ‖r − r′‖_∞/(1−γ) (the soft Bellman operator is a γ-contraction and
     monotone in r), and osc_a ΔQ(s,·) ≤ 2‖ΔQ‖_∞ in the softmax bound osc/(2β).
+
+    Shapes: scalars (‖r − r′‖_∞ >= 0, β > 0, γ ∈ [0, 1)) -> float.
+    References: derived here (module docstring); Xu (2025), "The Policy Cliff" (the statement
+    that regularization makes the map Lipschitz).
     """
     b = _check_beta(beta, allow_zero=False)
     if not (0 <= gamma < 1):
