@@ -4,28 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rlref.solve as rs
-from rlref import TabularMDP
 
-
-def random_mdp(seed: int, S: int = 6, A: int = 3, gamma: float = 0.9, sparse: bool = False, horizon: int | None = None,
-               staged: bool = False) -> TabularMDP:
-    rng = np.random.default_rng(seed)
-    if sparse:
-        k = min(3, S)
-        rows = np.repeat(np.arange(S * A), k)
-        cols = np.concatenate([rng.choice(S, size=k, replace=False) for _ in range(S * A)])
-        P = sp.csr_matrix((rng.dirichlet(np.ones(k), S * A).ravel(), (rows, cols)), shape=(S * A, S))
-    elif staged:
-        P = rng.dirichlet(np.ones(S), (horizon, S, A))
-    else:
-        P = rng.dirichlet(np.ones(S), (S, A))
-    R = rng.normal(size=(horizon, S, A) if staged else (S, A))
-    return TabularMDP(P, R, gamma=gamma, horizon=horizon, mu0=rng.dirichlet(np.ones(S)))
+from helpers import random_mdp
 
 
 def random_policy(seed: int, shape: tuple[int, ...]) -> np.ndarray:
