@@ -16,6 +16,7 @@ __all__ = [
     "check_distribution",
     "check_gamma",
     "check_positive",
+    "check_at_least",
     "check_nonnegative",
     "check_shape",
 ]
@@ -100,6 +101,21 @@ def check_positive(name: str, value: float) -> float:
         raise ValueError(f"{name} must be a positive number, got {value!r}") from exc
     if not (np.isfinite(v) and v > 0):
         raise ValueError(f"{name} must be > 0 and finite, got {value!r}")
+    return v
+
+
+def check_at_least(name: str, value: float, lower: float, meaning: str = "") -> float:
+    """Validate a finite scalar ``value >= lower`` (a budget, a penalty weight, a sample count...).
+
+    ``meaning`` is appended to the error message, e.g. "(a per-token KL budget in nats)".
+    """
+    what = f" ({meaning})" if meaning else ""
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a number >= {lower:g}{what}, got {value!r}") from exc
+    if not (np.isfinite(v) and v >= lower):
+        raise ValueError(f"{name} must be >= {lower:g} and finite{what}, got {value!r}")
     return v
 
 

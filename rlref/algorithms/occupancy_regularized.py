@@ -45,7 +45,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
-from rlref._checks import as_float_array, check_finite
+from rlref._checks import as_float_array, check_at_least, check_finite
 from rlref.mdp import TabularMDP
 from rlref.policy import validate_policy
 from rlref.solve import occupancy_measure, policy_from_occupancy, policy_iteration, soft_value_iteration
@@ -170,13 +170,7 @@ def _check_reward(mdp: TabularMDP, reward: np.ndarray | None, name: str = "rewar
 
 
 def _check_lam(lam: float) -> float:
-    try:
-        v = float(lam)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"lam must be a number >= 0, got {lam!r}") from exc
-    if not (np.isfinite(v) and v >= 0):
-        raise ValueError(f"lam must be >= 0 and finite, got {lam!r}")
-    return v
+    return check_at_least("lam", lam, 0.0, "the regularization weight")
 
 
 def _check_divergence(divergence: str) -> str:

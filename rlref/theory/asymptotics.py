@@ -32,7 +32,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import gammaln, logsumexp
 
-from rlref._checks import as_float_array, check_distribution, check_finite
+from rlref._checks import as_float_array, check_at_least, check_distribution, check_finite
 from rlref.theory.kl_regularized import _log_max_level_probs
 
 __all__ = [
@@ -74,13 +74,7 @@ def _check_length(n: int) -> int:
 
 
 def _check_delta(delta: float) -> float:
-    try:
-        d = float(delta)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"delta must be a number >= 0, got {delta!r}") from exc
-    if not (math.isfinite(d) and d >= 0.0):
-        raise ValueError(f"delta must be >= 0 and finite (a per-token KL budget in nats), got {delta!r}")
-    return d
+    return check_at_least("delta", delta, 0.0, "a per-token KL budget in nats")
 
 
 # ----------------------------------------------------------------------------- Λ, tilt, I

@@ -34,7 +34,7 @@ from scipy.optimize import brentq
 from scipy.special import logsumexp
 
 from rlref import divergences
-from rlref._checks import as_float_array, check_distribution, check_finite, check_positive
+from rlref._checks import as_float_array, check_at_least, check_distribution, check_finite, check_positive
 
 __all__ = [
     "optimal_policy",
@@ -89,13 +89,7 @@ def _check_beta(beta: float) -> float:
 
 
 def _check_n(n: float) -> float:
-    try:
-        v = float(n)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"n must be a number >= 1, got {n!r}") from exc
-    if not (math.isfinite(v) and v >= 1.0):
-        raise ValueError(f"n must be >= 1 and finite (the number of samples), got {n!r}")
-    return v
+    return check_at_least("n", n, 1.0, "the number of samples")
 
 
 def _log(x: np.ndarray) -> np.ndarray:
