@@ -259,6 +259,22 @@ def _check_step(P: object, pi: object, pi_ref: object, tau: float, eta: float) -
     return P, p, ref, t, check_positive("eta", eta)
 
 
+def _run_regularized_md(name: str, step, P: np.ndarray, pi_ref: np.ndarray | None, tau: float, num_iters: int,
+                        eta: StepSize | None, pi0: np.ndarray | None) -> GameTrajectory:
+    """Iterate ``pi <- step(P, pi, pi_ref, tau, eta_t)`` (INPO or Nash-MD) and record the trajectory."""
+    t_ = check_positive("tau", tau)
+    P, ref, pi = _setup(P, pi_ref, pi0)
+    T = _check_iters(num_iters)
+    sched = nash_md_step_size(t_) if eta is None else eta
+    pis, etas = [pi], []
+    for t in range(T):
+        e = _eta(sched, t)
+        pi = step(P, pi, ref, t_, e)
+        pis.append(pi)
+        etas.append(e)
+    return _finish(name, P, pis, etas, t_, ref)
+
+
 def inpo(P: np.ndarray, pi_ref: np.ndarray | None, tau: float, num_iters: int, eta: StepSize | None = None,
          pi0: np.ndarray | None = None) -> GameTrajectory:
     """Run INPO's exact (population) OMD iteration for ``num_iters`` steps from π_0 (default π_ref).
@@ -268,17 +284,7 @@ def inpo(P: np.ndarray, pi_ref: np.ndarray | None, tau: float, num_iters: int, e
 
     References: Zhang et al. (2024), Alg. 1 and Sec. 4.
     """
-    t_ = check_positive("tau", tau)
-    P, ref, pi = _setup(P, pi_ref, pi0)
-    T = _check_iters(num_iters)
-    sched = nash_md_step_size(t_) if eta is None else eta
-    pis, etas = [pi], []
-    for t in range(T):
-        e = _eta(sched, t)
-        pi = _inpo_step(P, pi, ref, t_, e)
-        pis.append(pi)
-        etas.append(e)
-    return _finish("INPO", P, pis, etas, t_, ref)
+    return _run_regularized_md("INPO", _inpo_step, P, pi_ref, tau, num_iters, eta, pi0)
 
 
 def inpo_h(theta: np.ndarray, pi_t: np.ndarray, pi_ref: np.ndarray, tau: float, eta: float) -> np.ndarray:
@@ -430,17 +436,7 @@ def nash_md(P: np.ndarray, pi_ref: np.ndarray | None, tau: float, num_iters: int
 
     References: Munos et al. (2023), Sec. 6 and Thm. 1: KL(π*_τ ‖ π_T) = O(1/T).
     """
-    t_ = check_positive("tau", tau)
-    P, ref, pi = _setup(P, pi_ref, pi0)
-    T = _check_iters(num_iters)
-    sched = nash_md_step_size(t_) if eta is None else eta
-    pis, etas = [pi], []
-    for t in range(T):
-        e = _eta(sched, t)
-        pi = _nash_md_step(P, pi, ref, t_, e)
-        pis.append(pi)
-        etas.append(e)
-    return _finish("Nash-MD", P, pis, etas, t_, ref)
+    return _run_regularized_md("Nash-MD", _nash_md_step, P, pi_ref, tau, num_iters, eta, pi0)
 
 
 # ----------------------------------------------------------------------------- SPO
