@@ -213,18 +213,16 @@ def _discover() -> None:
     global _DISCOVERED
     if _DISCOVERED:
         return
-    try:
-        import experiments
-    except ImportError as exc:  # pragma: no cover - installation problem
-        raise RuntimeError("the 'experiments' package is not importable; install rlref from its source tree") from exc
+    from rlref import experiments
+
     for mod in pkgutil.iter_modules(experiments.__path__):
         if not mod.name.startswith("_"):
-            importlib.import_module(f"experiments.{mod.name}")
+            importlib.import_module(f"rlref.experiments.{mod.name}")
     _DISCOVERED = True
 
 
 def registry() -> dict[str, Reproduction]:
-    """All registered reproductions, by name (imports the ``experiments`` package)."""
+    """All registered reproductions, by name (imports the ``rlref.experiments`` package)."""
     _discover()
     return dict(sorted(_REGISTRY.items()))
 
