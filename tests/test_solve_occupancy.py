@@ -100,3 +100,37 @@ def test_bad_inputs_raise():
         rs.flow_residual(mdp, np.zeros((5, 3)))
     with pytest.raises(ValueError, match="non-negative"):
         rs.policy_from_occupancy(np.array([[0.5, -0.1]]))
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), S=st.integers(1, 8), A=st.integers(1, 4), gamma=st.floats(0.0, 0.99),
+       sparse=st.booleans())
+def test_flow_matrix_is_selector_minus_discounted_transition_and_annihilates_occupancies(seed, S, A, gamma, sparse):
+    """flow_matrix: M[s', (s, a)] = 1[s' = s] − γ P(s'|s, a) (built entry by entry here), and
+    M d^π = (1 − γ) μ0 for every policy's occupancy (Puterman LP (6.9.2))."""
+    mdp = random_mdp(seed, S, A, gamma, sparse=sparse)
+    M = rs.flow_matrix(mdp)
+    assert M.shape == (S, S * A)
+    P = mdp.dense_P()
+    expected = np.zeros((S, S * A))
+    for s in range(S):
+        for a in range(A):
+            for t in range(S):
+                expected[t, s * A + a] = float(t == s) - gamma * P[s, a, t]
+    np.testing.assert_allclose(M.toarray(), expected, atol=1e-15)
+    d = rs.occupancy_measure(mdp, random_policy(seed + 2, (S, A)))
+    np.testing.assert_allclose(M @ d.ravel(), (1 - gamma) * mdp.mu0, atol=1e-10)
+
+
+def test_flow_matrix_stage_and_gamma_override():
+    """Finite horizon, stage-dependent P_h: flow_matrix(mdp, h, gamma=1) d_h = Σ_a d_h − P_hᵀ d_h."""
+    mdp = random_mdp(5, S=4, A=2, gamma=0.7, horizon=3, staged=True)
+    d = rs.occupancy_measure(mdp, random_policy(6, (3, 4, 2)))
+    for h in range(2):
+        M = rs.flow_matrix(mdp, h, gamma=1.0)
+        push = np.einsum("sa,sat->t", d[h], mdp.dense_P()[h])
+        np.testing.assert_allclose(M @ d[h].ravel(), d[h].sum(axis=1) - push, atol=1e-14)
+    with pytest.raises(ValueError, match="gamma"):
+        rs.flow_matrix(mdp, 0, gamma=1.5)
+    with pytest.raises(ValueError, match="stage"):
+        rs.flow_matrix(mdp, None)

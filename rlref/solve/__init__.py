@@ -13,7 +13,7 @@ from rlref.solve.bellman import advantage, bellman_optimality, bellman_policy, b
 from rlref.solve.dp import modified_policy_iteration, policy_iteration, value_iteration
 from rlref.solve.evaluation import policy_evaluation
 from rlref.solve.lp import lp_occupancy, lp_value
-from rlref.solve.occupancy import flow_residual, occupancy_measure, policy_from_occupancy, state_occupancy
+from rlref.solve.occupancy import flow_matrix, flow_residual, occupancy_measure, policy_from_occupancy, state_occupancy
 from rlref.solve.regularized import kl_rows, soft_greedy, soft_policy_evaluation, soft_value, soft_value_iteration
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "state_occupancy",
     "policy_from_occupancy",
     "flow_residual",
+    "flow_matrix",
     "soft_greedy",
     "soft_value",
     "soft_value_iteration",

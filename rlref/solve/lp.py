@@ -32,7 +32,7 @@ from scipy.optimize import linprog
 from rlref.mdp import TabularMDP
 from rlref.solve._results import LPResult
 from rlref.solve.bellman import q_values
-from rlref.solve.occupancy import occupancy_measure, policy_from_occupancy
+from rlref.solve.occupancy import _selector, _transition_csr, flow_matrix, occupancy_measure, policy_from_occupancy
 
 __all__ = ["lp_value", "lp_occupancy"]
 
@@ -45,29 +45,21 @@ def _check_backend(backend: str) -> str:
     return backend
 
 
-def _stage_matrix(mdp: TabularMDP) -> sp.csr_matrix:
-    """E[(s, a), s] = 1: the (S·A, S) matrix that copies v(s) to every action."""
-    S, A = mdp.num_states, mdp.num_actions
-    return sp.csr_matrix((np.ones(S * A), (np.arange(S * A), np.repeat(np.arange(S), A))), shape=(S * A, S))
-
-
-def _p(mdp: TabularMDP, h: int | None) -> sp.csr_matrix:
-    M = mdp.transition_matrix(h if mdp.is_stage_dependent else None)
-    return M if sp.issparse(M) else sp.csr_matrix(M)
-
-
 def _value_constraints(mdp: TabularMDP) -> tuple[sp.csr_matrix, np.ndarray]:
-    """(M, r) with M v ≥ r the Bellman inequalities; v flattened as v[h·S + s] for a finite horizon."""
-    E = _stage_matrix(mdp)
-    g = mdp.gamma
+    """(M, r) with M v ≥ r the Bellman inequalities; v flattened as v[h·S + s] for a finite horizon.
+
+    Discounted M = flow_matrixᵀ = E − γ P; staged: diagonal blocks E, super-diagonal −γ P_h.
+    """
     if mdp.horizon is None:
-        return (E - g * _p(mdp, None)).tocsr(), mdp.r.ravel()
+        return flow_matrix(mdp).T.tocsr(), mdp.r.ravel()
+    E = _selector(mdp.num_states, mdp.num_actions)
+    g = mdp.gamma
     H = mdp.horizon
     blocks = [[None] * H for _ in range(H)]
     for h in range(H):
         blocks[h][h] = E
         if h + 1 < H:
-            blocks[h][h + 1] = -g * _p(mdp, h)
+            blocks[h][h + 1] = -g * _transition_csr(mdp, h)
     r = np.concatenate([mdp.reward(h).ravel() for h in range(H)])
     return sp.bmat(blocks, format="csr"), r
 
@@ -150,18 +142,20 @@ def lp_value(mdp: TabularMDP, backend: str = "highs", cvxpy_solver: str = "CLARA
 
 
 def _occupancy_constraints(mdp: TabularMDP) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
-    """(N, b, c): N d = b are the flow constraints and c the objective weights."""
-    E = _stage_matrix(mdp)
+    """(N, b, c): N d = b are the flow constraints and c the objective weights.
+
+    Discounted N = flow_matrix(mdp); staged: diagonal blocks Eᵀ, sub-diagonal −P_{h−1}ᵀ.
+    """
     g = mdp.gamma
     if mdp.horizon is None:
-        N = (E - g * _p(mdp, None)).T.tocsr()
-        return N, (1.0 - g) * mdp.mu0, mdp.r.ravel()
+        return flow_matrix(mdp), (1.0 - g) * mdp.mu0, mdp.r.ravel()
+    E = _selector(mdp.num_states, mdp.num_actions)
     H, S = mdp.horizon, mdp.num_states
     blocks = [[None] * H for _ in range(H)]
     for h in range(H):
         blocks[h][h] = E.T
         if h >= 1:
-            blocks[h][h - 1] = -_p(mdp, h - 1).T
+            blocks[h][h - 1] = -_transition_csr(mdp, h - 1).T
     b = np.zeros(H * S)
     b[:S] = mdp.mu0
     c = np.concatenate([g**h * mdp.reward(h).ravel() for h in range(H)])

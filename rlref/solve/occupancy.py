@@ -16,16 +16,53 @@ References: Puterman (1994), §6.9 (Thm 6.9.1, dual LP and occupancy); Altman (1
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from rlref._checks import as_float_array, check_distribution, check_finite
 from rlref.mdp import TabularMDP
 from rlref.policy import stage_policy, validate_policy
 from rlref.solve._linalg import solve_discounted
 
-__all__ = ["occupancy_measure", "state_occupancy", "policy_from_occupancy", "flow_residual"]
+__all__ = ["occupancy_measure", "state_occupancy", "policy_from_occupancy", "flow_residual", "flow_matrix"]
 
 #: Negative entries of an occupancy above this magnitude are rejected as input errors.
 _NEG_TOL = 1e-9
+
+
+def _selector(S: int, A: int) -> sp.csr_matrix:
+    """E[(s, a), s] = 1: the (S·A, S) matrix that copies v(s) to every action (Eᵀ sums d over actions)."""
+    return sp.csr_matrix((np.ones(S * A), (np.arange(S * A), np.repeat(np.arange(S), A))), shape=(S * A, S))
+
+
+def _transition_csr(mdp: TabularMDP, h: int | None) -> sp.csr_matrix:
+    M = mdp.transition_matrix(h if mdp.is_stage_dependent else None)
+    return M.tocsr() if sp.issparse(M) else sp.csr_matrix(M)
+
+
+def flow_matrix(mdp: TabularMDP, h: int | None = None, gamma: float | None = None) -> sp.csr_matrix:
+    """The sparse (S, S·A) Bellman-flow matrix  M = Eᵀ − γ P_hᵀ.
+
+    (M d)(s') = Σ_a d(s', a) − γ Σ_{s,a} P_h(s'|s, a) d(s, a) for d[s, a] flattened as s·A + a,
+    where E[(s, a), s] = 1 copies a state value to its actions and P_h[(s, a), s'] = P_h(s'|s, a)
+    is ``mdp.transition_matrix(h)``. The discounted occupancy polytope is
+    {d ≥ 0 : M d = (1 − γ) μ0}, and Mᵀ v = v(s) − γ Σ_{s'} P(s'|s, a) v(s') is the left side of
+    the value LP's Bellman inequalities Mᵀ v ≥ r (Puterman LP (6.9.1)-(6.9.2)).
+
+    ``gamma`` defaults to ``mdp.gamma``; pass ``gamma=1`` for the undiscounted stage-to-stage
+    flow of a finite horizon (Σ_a d_{h+1}(s', a) = Σ_{s,a} P_h(s'|s, a) d_h(s, a) is
+    Eᵀ d_{h+1} = P_hᵀ d_h, so only the blocks Eᵀ and P_hᵀ of M are used there). ``h`` selects the
+    stage of a stage-dependent MDP.
+    Shapes: (S, S·A) CSR; O(nnz(P) + S·A) memory, never dense.
+    Raises ValueError if gamma is outside [0, 1] or h is not a stage of mdp.
+    References: Puterman (1994), "Markov Decision Processes", LP (6.9.1)-(6.9.2), Thm 6.9.1.
+    """
+    if not isinstance(mdp, TabularMDP):
+        raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+    g = mdp.gamma if gamma is None else float(gamma)
+    if not (0.0 <= g <= 1.0):
+        raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
+    S, A = mdp.num_states, mdp.num_actions
+    return (_selector(S, A).T - g * _transition_csr(mdp, h).T).tocsr()
 
 
 def _pushforward(mdp: TabularMDP, d_sa: np.ndarray, h: int | None) -> np.ndarray:
