@@ -346,3 +346,28 @@ def test_n_below_one_raises():
 def test_shape_mismatch_raises():
     with pytest.raises(ValueError):
         optimal_policy([0.5, 0.5], [0.0, 1.0, 2.0], 1.0)
+
+
+def test_optimal_value_keeps_its_o1_part_at_huge_beta():
+    """Issue #11 item 1: β log Z = E_ref[r] + Var_ref(r)/(2β) + O(β⁻²) (cumulant expansion); at
+    β = 1e18 that is E_ref[r] = 2.0 to rounding (it used to return 111.02)."""
+    ref, r = np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.0, 1.0, 2.0, 3.0])
+    assert optimal_value(ref, r, 1e18) == pytest.approx(2.0, abs=1e-12)
+    assert optimal_value(ref, r, 1e6) == pytest.approx(2.0 + 1.0 / (2e6), rel=1e-10)  # Var_ref(r) = 1
+    np.testing.assert_allclose(optimal_policy(ref, r, 1e18), ref, rtol=1e-12)
+
+
+def test_tilt_and_value_at_a_subnormal_beta_are_the_argmax_limit():
+    """Issue #11 item 2: r/β overflows at β = 1e-310; the tilt is then the argmax distribution
+    (point mass on y = 3) and β log Z = max r = 3 (it used to give NaN)."""
+    ref, r = np.full(4, 0.25), np.array([0.0, 1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(optimal_policy(ref, r, 1e-310), [0.0, 0.0, 0.0, 1.0])
+    assert optimal_value(ref, r, 1e-310) == pytest.approx(3.0, abs=1e-300)
+    tied = np.array([0.0, 3.0, 1.0, 3.0])
+    np.testing.assert_allclose(optimal_policy([0.1, 0.2, 0.3, 0.4], tied, 1e-310), [0, 1 / 3, 0, 2 / 3], rtol=1e-12)
+
+
+def test_reward_kl_frontier_rejects_an_empty_beta_list():
+    """Issue #11 item 17: an empty β list is a clear ValueError naming ``betas``."""
+    with pytest.raises(ValueError, match="betas must hold at least one"):
+        reward_kl_frontier([0.5, 0.5], [0.0, 1.0], [])

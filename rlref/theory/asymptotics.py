@@ -33,7 +33,7 @@ from scipy.optimize import brentq
 from scipy.special import gammaln, logsumexp
 
 from rlref._checks import as_float_array, check_at_least, check_distribution, check_finite
-from rlref.theory.kl_regularized import _log_max_level_probs
+from rlref.theory.kl_regularized import best_of_n_level_log_probs
 
 __all__ = [
     "log_mgf",
@@ -339,7 +339,7 @@ def best_of_n_sum_reward(dist: SumDistribution, log_num_samples: float) -> float
         raise ValueError(f"log_num_samples must be a number >= 0, got {log_num_samples!r}") from exc
     if not (math.isfinite(log_n) and log_n >= 0.0):
         raise ValueError(f"log_num_samples must be >= 0 and finite (N >= 1), got {log_num_samples!r}")
-    log_p = _log_max_level_probs(dist.log_probs, log_n)
+    log_p = best_of_n_level_log_probs(dist.log_probs, log_n)
     return float(np.exp(log_p) @ dist.values)
 
 

@@ -35,6 +35,7 @@ from scipy.special import logsumexp
 
 from rlref import divergences
 from rlref._checks import as_float_array, check_at_least, check_distribution, check_finite, check_positive
+from rlref.solve import soft_greedy, soft_value
 
 __all__ = [
     "optimal_policy",
@@ -54,6 +55,7 @@ __all__ = [
     "best_of_n_kl",
     "best_of_n_kl_bound",
     "best_of_n_reward",
+    "best_of_n_level_log_probs",
 ]
 
 
@@ -98,18 +100,13 @@ def _log(x: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- closed forms
-def _log_tilt(ref: np.ndarray, rew: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
-    """(log π*, log Z) with log π*(y) = log π_ref(y) + r(y)/β − log Z, −inf off the support."""
-    logits = _log(ref) + rew / beta
-    log_z = logsumexp(logits, axis=-1, keepdims=True)
-    return logits - log_z, log_z[..., 0]
-
-
 def optimal_policy(pi_ref: np.ndarray, r: np.ndarray, beta: float) -> np.ndarray:
     """The KL-regularized optimum π* = argmax_π E_π[r] − β KL(π ‖ π_ref).
 
-    π*(y) = π_ref(y) · exp(r(y)/β) / Z,   Z = Σ_y π_ref(y) exp(r(y)/β); computed in log space.
-    Outcomes with π_ref(y) = 0 get π*(y) = 0.
+    π*(y) = π_ref(y) · exp(r(y)/β) / Z,   Z = Σ_y π_ref(y) exp(r(y)/β); computed in log space by
+    the one tilt of the library, :func:`rlref.solve.soft_greedy` (so r/β may overflow: β = 1e-310
+    gives the argmax distribution, β = 1e18 gives π_ref to rounding). Outcomes with π_ref(y) = 0
+    get π*(y) = 0.
 
     Shapes: pi_ref[..., y], r[..., y] (broadcast over leading axes) -> π*[..., y].
     Raises ValueError if beta <= 0, pi_ref is not a distribution over its last axis, or r has
@@ -119,22 +116,21 @@ def optimal_policy(pi_ref: np.ndarray, r: np.ndarray, beta: float) -> np.ndarray
     inference", eq. (4); Rafailov et al. (2023), DPO, eq. (4).
     """
     ref, rew = _check_ref_reward(pi_ref, r)
-    log_pi, _ = _log_tilt(ref, rew, _check_beta(beta))
-    return np.exp(log_pi)
+    return soft_greedy(rew, ref, _check_beta(beta))
 
 
 def optimal_value(pi_ref: np.ndarray, r: np.ndarray, beta: float) -> np.ndarray:
     """The optimal regularized value  β log Z = max_π E_π[r] − β KL(π ‖ π_ref).
 
-    β log Σ_y π_ref(y) exp(r(y)/β)  (Gibbs variational principle / Donsker–Varadhan).
+    β log Σ_y π_ref(y) exp(r(y)/β)  (Gibbs variational principle / Donsker–Varadhan), by the one
+    log-partition of the library, :func:`rlref.solve.soft_value`: exact to rounding for every
+    β > 0 (→ max over supp π_ref as β → 0, → E_{π_ref}[r] as β → ∞).
 
     Shapes: pi_ref[..., y], r[..., y] -> value[...] (a float for 1-d inputs).
     References: Korbak, Perez, Buckley (2022), eq. (2)-(4); Donsker & Varadhan (1975).
     """
     ref, rew = _check_ref_reward(pi_ref, r)
-    b = _check_beta(beta)
-    _, log_z = _log_tilt(ref, rew, b)
-    out = b * log_z
+    out = soft_value(rew, ref, _check_beta(beta))
     return float(out) if np.ndim(out) == 0 else out
 
 
@@ -142,18 +138,10 @@ def kl_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """KL(p ‖ q) = Σ_y p(y) log(p(y)/q(y)) over the last axis, in nats.
 
     0·log(0/q) = 0; KL = +inf if p puts mass where q has none. Shapes: p[..., y], q[..., y] -> [...].
+    A thin wrapper over :func:`rlref.divergences.kl`.
     References: Cover & Thomas (2006), eq. (2.26).
     """
     return divergences.kl(p, q)
-
-
-def _kl(q: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """KL(p ‖ q) without validation (argument order: q first)."""
-    pos = p > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(pos, p * (_log(np.where(pos, p, 1.0)) - _log(q)), 0.0)
-    out = terms.sum(axis=-1)
-    return float(out) if np.ndim(out) == 0 else out
 
 
 def entropy(p: np.ndarray) -> np.ndarray:
@@ -183,8 +171,7 @@ def posterior(prior: np.ndarray, log_likelihood: np.ndarray) -> np.ndarray:
     References: Korbak, Perez, Buckley (2022), §3, eq. (5)-(6).
     """
     ref, ll = _check_ref_reward(prior, log_likelihood, ref_name="prior", r_name="log_likelihood")
-    log_pi, _ = _log_tilt(ref, ll, 1.0)
-    return np.exp(log_pi)
+    return soft_greedy(ll, ref, 1.0)
 
 
 # ----------------------------------------------------------------------------- argmax / collapse
@@ -292,12 +279,13 @@ class KLConstrainedResult:
 
 
 def _tilt_stats(ref: np.ndarray, rew: np.ndarray, beta: float) -> tuple[np.ndarray, float, float]:
-    log_pi, log_z = _log_tilt(ref, rew, beta)
-    pi = np.exp(log_pi)
-    reward = float(pi @ rew)
-    pos = pi > 0
-    kl = float(np.sum(pi[pos] * (log_pi[pos] - np.log(ref[pos]))))
-    return pi, reward, max(kl, 0.0)
+    pi = soft_greedy(rew, ref, beta)
+    return pi, float(pi @ rew), max(float(divergences.kl(pi, ref)), 0.0)
+
+
+def _argmax_result(ref: np.ndarray, rew: np.ndarray, kl_max: float, d: float) -> KLConstrainedResult:
+    pol = argmax_distribution(ref, rew)
+    return KLConstrainedResult(beta=0.0, policy=pol, reward=float(pol @ rew), kl=kl_max, delta=d, regime="argmax", iterations=0)
 
 
 def kl_constrained(pi_ref: np.ndarray, r: np.ndarray, delta: float, *, xtol: float = 1e-13) -> KLConstrainedResult:
@@ -326,11 +314,10 @@ def kl_constrained(pi_ref: np.ndarray, r: np.ndarray, delta: float, *, xtol: flo
     r_sup = rew[support]
     span = float(r_sup.max() - r_sup.min())
     if d == 0.0 or span == 0.0:
-        return KLConstrainedResult(math.inf, ref.copy(), float(ref @ rew), 0.0, d, "reference", 0)
+        return KLConstrainedResult(beta=math.inf, policy=ref.copy(), reward=float(ref @ rew), kl=0.0, delta=d, regime="reference", iterations=0)
     kl_max = float(max_kl(ref, rew))
     if d >= kl_max:
-        pol = argmax_distribution(ref, rew)
-        return KLConstrainedResult(0.0, pol, float(pol @ rew), kl_max, d, "argmax", 0)
+        return _argmax_result(ref, rew, kl_max, d)
 
     def g(t: float) -> float:
         return _tilt_stats(ref, rew, span * math.exp(t))[2] - d
@@ -346,8 +333,7 @@ def kl_constrained(pi_ref: np.ndarray, r: np.ndarray, delta: float, *, xtol: flo
         if lo < -60:
             # KL(π_β) equals −log π_ref(A*) to machine precision: Δ is within rounding of the
             # slack boundary, so the argmax distribution is optimal to that precision.
-            pol = argmax_distribution(ref, rew)
-            return KLConstrainedResult(0.0, pol, float(pol @ rew), kl_max, d, "argmax", 0)
+            return _argmax_result(ref, rew, kl_max, d)
     if g(lo) == 0.0:
         t = lo
         iterations = 0
@@ -358,7 +344,7 @@ def kl_constrained(pi_ref: np.ndarray, r: np.ndarray, delta: float, *, xtol: flo
         iterations = int(info.iterations)
     beta = span * math.exp(t)
     pol, reward, kl = _tilt_stats(ref, rew, beta)
-    return KLConstrainedResult(beta, pol, reward, kl, d, "interior", iterations)
+    return KLConstrainedResult(beta=beta, policy=pol, reward=reward, kl=kl, delta=d, regime="interior", iterations=iterations)
 
 
 @dataclass(frozen=True)
@@ -389,6 +375,8 @@ def reward_kl_frontier(pi_ref: np.ndarray, r: np.ndarray, betas: np.ndarray) -> 
     """
     ref, rew = _check_1d(pi_ref, r)
     b = as_float_array("betas", betas, ndim=1)
+    if b.size == 0:
+        raise ValueError("betas must hold at least one temperature (got an empty list); e.g. betas=np.geomspace(0.01, 10, 20)")
     for i, bi in enumerate(b):
         if not (math.isfinite(bi) and bi > 0):
             raise ValueError(f"betas must be > 0 and finite; betas[{i}] = {float(bi)!r}")
@@ -398,8 +386,10 @@ def reward_kl_frontier(pi_ref: np.ndarray, r: np.ndarray, betas: np.ndarray) -> 
         pols.append(pi)
         rewards.append(reward)
         kls.append(kl)
-        values.append(float(bi) * float(_log_tilt(ref, rew, float(bi))[1]))
-    return RewardKLFrontier(b.copy(), np.array(rewards), np.array(kls), np.array(values), np.array(pols).reshape(len(b), -1))
+        values.append(float(soft_value(rew, ref, float(bi))))
+    return RewardKLFrontier(
+        betas=b.copy(), rewards=np.array(rewards), kls=np.array(kls), values=np.array(values), policies=np.array(pols).reshape(len(b), -1)
+    )
 
 
 # ----------------------------------------------------------------------------- best of n
@@ -413,8 +403,11 @@ def _levels(ref: np.ndarray, rew: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return values, masses, level_of
 
 
-def _log_max_level_probs(log_masses: np.ndarray, log_n: float) -> np.ndarray:
+def best_of_n_level_log_probs(log_masses: np.ndarray, log_n: float) -> np.ndarray:
     """log P(max of n draws is level k) = log(F_k^n − F_{k−1}^n), with F_k = Σ_{j≤k} m_j.
+
+    Unchecked building block (shared with :mod:`rlref.theory.asymptotics`): ``log_masses`` must be
+    finite-or-−inf log weights of the levels, ``log_n`` = log n ≥ 0.
 
     ``log_masses[k]`` = log m_k for levels sorted by increasing reward. log(−log F_k) is taken from
     the bottom cumulative sum where F_k < 1/2 and from the tail t_k = Σ_{j>k} m_j above
@@ -422,6 +415,8 @@ def _log_max_level_probs(log_masses: np.ndarray, log_n: float) -> np.ndarray:
     their value). Then log P_k = a_k + log(−expm1(a_{k−1} − a_k)) with a_k = n log F_k =
     −exp(log n + log(−log F_k)), so n may be astronomically large (only log n is used).
     Valid for real n ≥ 1 (level CDF F^n).
+
+    References: Beirami et al. (2024), Lemma 1 (the level law); the log-space evaluation is derived here.
     """
     log_m = log_masses - logsumexp(log_masses)
     log_cdf = np.logaddexp.accumulate(log_m)  # log F_k from the bottom
@@ -446,7 +441,7 @@ def _bon_levels(pi_ref: np.ndarray, r: np.ndarray, n: float) -> tuple[np.ndarray
     ref, rew = _check_1d(pi_ref, r)
     nn = _check_n(n)
     values, masses, level_of = _levels(ref, rew)
-    log_p = _log_max_level_probs(np.log(masses), math.log(nn))
+    log_p = best_of_n_level_log_probs(np.log(masses), math.log(nn))
     return ref, values, masses, level_of, log_p
 
 
