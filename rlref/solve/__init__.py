@@ -14,7 +14,8 @@ from rlref.solve.dp import modified_policy_iteration, policy_iteration, value_it
 from rlref.solve.evaluation import policy_evaluation
 from rlref.solve.lp import lp_occupancy, lp_value
 from rlref.solve.occupancy import flow_matrix, flow_residual, occupancy_measure, policy_from_occupancy, state_occupancy
-from rlref.solve.regularized import kl_rows, soft_greedy, soft_policy_evaluation, soft_value, soft_value_iteration
+from rlref.solve.regularized import kl_rows, soft_policy_evaluation, soft_value_iteration
+from rlref.solve.tilt import greedy_limit, soft_greedy, soft_greedy_unchecked, soft_value, soft_value_unchecked
 
 __all__ = [
     "EvaluationResult",
@@ -39,6 +40,9 @@ __all__ = [
     "flow_matrix",
     "soft_greedy",
     "soft_value",
+    "greedy_limit",
+    "soft_greedy_unchecked",
+    "soft_value_unchecked",
     "soft_value_iteration",
     "soft_policy_evaluation",
     "kl_rows",

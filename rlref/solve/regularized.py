@@ -21,108 +21,19 @@ References: Ziebart (2010), PhD thesis, Thm 6.8 (soft Bellman equations); Haarno
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import log_softmax, logsumexp
 
-from rlref._checks import as_float_array, check_distribution, check_finite, check_nonnegative, check_positive
+from rlref import divergences
+from rlref._checks import as_float_array, check_nonnegative, check_positive
 from rlref.mdp import TabularMDP
 from rlref.policy import stage_policy, validate_policy
 from rlref.solve._results import EvaluationResult, SoftResult
 from rlref.solve.bellman import _q
 from rlref.solve.evaluation import _staged, evaluate_values, objective_of
+from rlref.solve.tilt import _check_beta, soft_greedy, soft_value
+from rlref.solve.tilt import soft_greedy_unchecked as _soft_greedy
+from rlref.solve.tilt import soft_value_unchecked as _soft_value
 
 __all__ = ["soft_greedy", "soft_value", "soft_value_iteration", "soft_policy_evaluation", "kl_rows"]
-
-
-def _check_beta(beta: float, allow_inf: bool = True) -> float:
-    try:
-        b = float(beta)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"beta must be a positive number, got {beta!r}") from exc
-    if np.isnan(b) or b <= 0 or (not allow_inf and np.isinf(b)):
-        kind = "> 0 (np.inf allowed)" if allow_inf else "> 0 and finite"
-        raise ValueError(f"beta must be {kind}, got {beta!r}")
-    return b
-
-
-def _check_q_ref(q: np.ndarray, pi_ref: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    q = as_float_array("q", q)
-    check_finite("q", q)
-    if q.ndim < 1 or q.shape[-1] == 0:
-        raise ValueError(f"q must have a non-empty action axis, got shape {q.shape}")
-    if pi_ref is None:
-        ref = np.full(q.shape, 1.0 / q.shape[-1])
-    else:
-        ref = as_float_array("pi_ref", pi_ref)
-        check_distribution("pi_ref", ref)
-        try:
-            ref = np.broadcast_to(ref, q.shape)
-        except ValueError as exc:
-            raise ValueError(f"pi_ref of shape {ref.shape} does not broadcast to q's shape {q.shape}") from exc
-    return q, ref / ref.sum(axis=-1, keepdims=True)
-
-
-def _shifted(q: np.ndarray, ref: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """m = max of q over supp(π_ref), x = (q − m)/β (≤ 0 on the support), log π_ref."""
-    support = ref > 0
-    m = np.where(support, q, -np.inf).max(axis=-1, keepdims=True)
-    x = np.where(support, (q - m) / beta, -np.inf)
-    with np.errstate(divide="ignore"):
-        log_ref = np.log(ref)
-    return m, x, log_ref
-
-
-def _soft_value(q: np.ndarray, ref: np.ndarray, beta: float) -> np.ndarray:
-    if np.isinf(beta):
-        return np.einsum("...a,...a->...", ref, q)
-    m, x, log_ref = _shifted(q, ref, beta)
-    # log Σ_a π_ref e^{x_a}: accurate as log1p(Σ π_ref expm1(x)) when the sum is near 1 (large β),
-    # and as logsumexp(log π_ref + x) otherwise (small β). Both are exact for a normalized π_ref.
-    s = np.einsum("...a,...a->...", ref, np.expm1(x))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        small = np.log1p(np.maximum(s, -0.5))
-    lse = logsumexp(log_ref + x, axis=-1)
-    return m[..., 0] + beta * np.where(s > -0.5, small, lse)
-
-
-def soft_value(q: np.ndarray, pi_ref: np.ndarray | None, beta: float) -> np.ndarray:
-    """Soft (log-sum-exp) value  V(s) = β log Σ_a π_ref(a|s) exp(Q(s, a)/β)
-    = max_π { Σ_a π(a|s) Q(s, a) − β KL(π(·|s) ‖ π_ref(·|s)) }.
-
-    Limits: β → 0 gives max_{a ∈ supp π_ref} Q(s, a); β = np.inf gives Σ_a π_ref(a|s) Q(s, a).
-    Computed stably for any β in (0, ∞] (shifted by the max; log1p/expm1 for large β), so
-    β = 1e-12 and β = 1e12 neither overflow nor lose the O(1) part.
-    Shapes: q[..., a], pi_ref broadcastable (None = uniform) -> V[...].
-    Raises ValueError if beta <= 0 or NaN, or pi_ref is not a distribution over the last axis.
-    References: Geist, Scherrer & Pietquin (2019), Prop. 1 (Legendre-Fenchel of β·KL);
-    Ziebart (2010), Thm 6.8.
-    """
-    b = _check_beta(beta)
-    q, ref = _check_q_ref(q, pi_ref)
-    return _soft_value(q, ref, b)
-
-
-def _soft_greedy(q: np.ndarray, ref: np.ndarray, beta: float) -> np.ndarray:
-    if np.isinf(beta):
-        return ref.copy()
-    _, x, log_ref = _shifted(q, ref, beta)
-    return np.exp(log_softmax(log_ref + x, axis=-1))
-
-
-def soft_greedy(q: np.ndarray, pi_ref: np.ndarray | None, beta: float) -> np.ndarray:
-    """KL-regularized greedy step.
-
-    π(a|s) = π_ref(a|s) · exp(Q(s, a)/β) / Z(s),  Z(s) = Σ_a π_ref(a|s) exp(Q(s, a)/β);
-    it maximizes  Σ_a π(a|s) Q(s, a) − β · KL(π(·|s) ‖ π_ref(·|s))  for each s.
-    β → 0: greedy among the support of π_ref (ties share the mass in proportion to π_ref);
-    β = np.inf returns π_ref. Actions with π_ref = 0 get probability 0.
-
-    Shapes: q[..., s, a], pi_ref broadcastable (None = uniform) -> [..., s, a]. Computed in log space.
-    Raises ValueError if beta <= 0 or pi_ref is not a distribution over the last axis.
-    References: Korbak, Perez & Buckley (2022), eq. (2); Rafailov et al. (2023), eq. (4).
-    """
-    b = _check_beta(beta)
-    q, ref = _check_q_ref(q, pi_ref)
-    return _soft_greedy(q, ref, b)
 
 
 def kl_rows(pi: np.ndarray, pi_ref: np.ndarray) -> np.ndarray:
@@ -140,11 +51,7 @@ def kl_rows(pi: np.ndarray, pi_ref: np.ndarray) -> np.ndarray:
         ref = np.broadcast_to(ref, pi.shape)
     except ValueError as exc:
         raise ValueError(f"pi_ref of shape {ref.shape} does not broadcast to pi's shape {pi.shape}") from exc
-    pos = pi > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(pos, pi * (np.log(np.where(pos, pi, 1.0)) - np.log(np.where(pos, ref, 1.0))), 0.0)
-    terms = np.where(pos & (ref <= 0), np.inf, terms)
-    return terms.sum(axis=-1)
+    return np.asarray(divergences.kl(pi, ref))
 
 
 def _resolve_ref(mdp: TabularMDP, pi_ref: np.ndarray | None) -> np.ndarray:
