@@ -5,37 +5,33 @@ The tabular core is plain numpy/scipy on arrays with named shapes — ``P[s, a, 
 
 Submodules (imported on first attribute access, so ``import rlref`` stays light):
 ``solve`` (exact planning), ``policy``, ``divergences``, ``envs``, ``linear``, ``tokentree``,
-``theory``, ``algorithms``, ``preferences``, ``testing`` (hypothesis strategies), ``reproduce``,
-and ``llm`` (torch; needs the ``llm`` extra).
+``theory``, ``algorithms``, ``preferences``, ``testing`` (hypothesis strategies), ``reproduce``
+(the ``rlref reproduce`` command line; also ``python -m rlref``), ``experiments`` (the
+reproductions) and ``llm`` (torch; needs the ``llm`` extra).
 """
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+import importlib as _importlib
+import pkgutil as _pkgutil
+from types import ModuleType as _ModuleType
 
 from rlref import policy
 from rlref.mdp import TabularMDP
 
-_SUBMODULES = (
-    "solve",
-    "divergences",
-    "envs",
-    "linear",
-    "tokentree",
-    "theory",
-    "algorithms",
-    "preferences",
-    "testing",
-    "reproduce",
-    "llm",
-)
+# every public module and subpackage of rlref, found on disk (a new package is listed automatically)
+_SUBMODULES = tuple(sorted(m.name for m in _pkgutil.iter_modules(__path__) if not m.name.startswith("_") and m.name not in {"policy", "mdp"}))
 
 __all__ = ["TabularMDP", "policy", *_SUBMODULES]
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> ModuleType:
+def __getattr__(name: str) -> _ModuleType:
     if name in _SUBMODULES:
-        return importlib.import_module(f"rlref.{name}")
+        return _importlib.import_module(f"rlref.{name}")
     raise AttributeError(f"module 'rlref' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names, including the lazily imported submodules (for tab completion)."""
+    return sorted({*__all__, "__version__", "mdp"})

@@ -180,7 +180,7 @@ def test_unit_caches_and_resumes_and_fresh_recomputes(tmp_path: Path) -> None:
     first = ctx.unit("size-10", compute)
     assert first == {"v": [0.0, 1.0, 2.0], "k": 1} and len(calls) == 1
     cache = tmp_path / ".cache" / "resume-test" / "quick-seed7" / "size-10.json"
-    assert json.loads(cache.read_text()) == first
+    assert json.loads(cache.read_text())["value"] == first
 
     # a new run (e.g. after an interruption) reuses the stored unit without recomputing
     again = Context("resume-test", quick=True, seed=7, out=tmp_path, verbose=False).unit("size-10", compute)
@@ -191,7 +191,7 @@ def test_unit_caches_and_resumes_and_fresh_recomputes(tmp_path: Path) -> None:
     # --fresh recomputes and overwrites
     fresh = Context("resume-test", quick=True, seed=7, out=tmp_path, fresh=True, verbose=False).unit("size-10", compute)
     assert len(calls) == 3 and fresh["k"] == 3
-    assert json.loads(cache.read_text())["k"] == 3
+    assert json.loads(cache.read_text())["value"]["k"] == 3
     assert not [p for p in cache.parent.iterdir() if p.name.endswith(".tmp")]
 
 
