@@ -38,7 +38,10 @@ shape). ``axis=None`` treats the whole array as one distribution — e.g. an occ
 divergence is infinite: KL, χ² and Rényi with α > 1 when p has mass where q has none; reverse KL
 when q has mass where p has none; Rényi with α < 1 when p and q have disjoint supports. TV,
 Hellinger and JS are always finite. Every divergence returned is ≥ 0 (rounding below zero is
-clipped) and exactly 0 when ``p == q``.
+clipped) and exactly 0 when ``p == q``. Subnormal probabilities are exact inputs, not zeros: a
+ratio p/q that would overflow is taken in log space (``kl([1, 0], [5e-311, 1]) = −log 5e-311 ≈
+714.49``, finite), and a result is ∞ only when the divergence is infinite or exceeds the float64
+range. ``entropy`` (Shannon, nats) and the alias ``tv`` = ``total_variation`` live here too.
 
 References: Csiszár (1967), "Information-type measures of difference of probability
 distributions"; Nguyen, Wainwright, Jordan (2010), "Estimating divergence functionals and the
@@ -55,7 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import kl_div, logsumexp, xlogy
 
-from rlref._checks import as_float_array, check_distribution, check_nonnegative
+from rlref._checks import as_float_array, check_axis, check_distribution, check_nonnegative
 
 __all__ = [
     "FDivergence",
@@ -72,6 +75,8 @@ __all__ = [
     "reverse_kl",
     "chi2",
     "total_variation",
+    "tv",
+    "entropy",
     "hellinger2",
     "jensen_shannon",
     "renyi",
@@ -163,9 +168,7 @@ def _to_last_axis(name: str, x: object, axis: Axis) -> np.ndarray:
     if axis is None:
         arr = arr.reshape(-1)
     else:
-        if not isinstance(axis, (int, np.integer)) or not -arr.ndim <= axis < arr.ndim:
-            raise ValueError(f"axis must be None or an integer in [-{arr.ndim}, {arr.ndim}) for {name} {arr.shape}, got {axis!r}")
-        arr = np.moveaxis(arr, axis, -1)
+        arr = np.moveaxis(arr, check_axis("axis", axis, arr.ndim), -1)
     check_distribution(name, arr)
     return arr
 
@@ -193,16 +196,31 @@ def _nonneg(x: np.ndarray) -> np.ndarray | float:
 
 
 # ----------------------------------------------------------------------------- closed forms
+def _log(x: np.ndarray) -> np.ndarray:
+    """``log x`` with ``log 0 = −∞`` (no warning)."""
+    with np.errstate(divide="ignore"):
+        return np.log(x)
+
+
 def _kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    # kl_div(x, y) = x log(x/y) − x + y ≥ 0 termwise (= ∞ if x > 0 = y; 0 if x = 0); the
-    # linear terms sum to Σq − Σp = 0, so the sum is KL with every term non-negative.
-    return np.sum(np.maximum(kl_div(p, q), 0.0), axis=-1)
+    # Termwise p log(p/q) − p + q ≥ 0 (= ∞ if p > 0 = q; = q if p = 0); the linear terms sum to
+    # Σq − Σp = 0, so the sum is KL with every term non-negative. scipy's kl_div forms the ratio
+    # p/q, which overflows to ∞ when q is subnormal (kl([1, 0], [5e-311, 1]) would be ∞, not
+    # 714.5); where it does, the term is taken in log space, p (log p − log q) − p + q.
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        terms = kl_div(p, q)
+        bad = (p > 0) & (q > 0) & ~np.isfinite(terms)
+        if np.any(bad):
+            terms = np.where(bad, p * (_log(p) - _log(q)) - p + q, terms)
+    return np.sum(np.maximum(terms, 0.0), axis=-1)
 
 
 def _chi2(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    # ((p − q)/√q)² rather than (p − q)²/q: the square of a tiny difference underflows to 0 even
+    # where the term itself is representable (p = 1e-160, q = 1e-310 gives 1e-10, not 0).
     pos = q > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(pos, (p - q) ** 2 / np.where(pos, q, 1.0), np.where(p > 0, np.inf, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        terms = np.where(pos, ((p - q) / np.sqrt(np.where(pos, q, 1.0))) ** 2, np.where(p > 0, np.inf, 0.0))
     return np.sum(terms, axis=-1)
 
 
@@ -215,16 +233,25 @@ def _hellinger2(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def _js(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    # m = (p + q)/2 rounds to 0 when p or q is the smallest subnormal and the other is 0; then
+    # kl_div(p, 0) = ∞ would make the always-finite JS infinite. The true term there is below
+    # 1e-323 (p log(p/m) − p + m ≤ p log 2), so it is taken as 0.
     m = 0.5 * (p + q)
-    return 0.5 * (np.sum(np.maximum(kl_div(p, m), 0.0), axis=-1) + np.sum(np.maximum(kl_div(q, m), 0.0), axis=-1))
+    pos = m > 0
+    mm = np.where(pos, m, 1.0)
+    tp = np.where(pos, kl_div(p, mm), 0.0)
+    tq = np.where(pos, kl_div(q, mm), 0.0)
+    return 0.5 * (np.sum(np.maximum(tp, 0.0), axis=-1) + np.sum(np.maximum(tq, 0.0), axis=-1))
 
 
 def _log_power_sum(p: np.ndarray, q: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """``log Σ p^α q^{1−α}`` over the last axis, split as (log1p-form, is_infinite).
 
     Returns ``(s, inf_mask)`` with ``s = log Σ_x p (p/q)^{α−1}``. Where every exponent
-    ``(α−1) log(p/q)`` is ≤ 1 it is computed as ``log1p(Σ p · expm1((α−1) log(p/q)))`` (accurate
-    as α → 1 and exactly 0 when p = q); otherwise as a weighted logsumexp.
+    ``z = (α−1) log(p/q)`` has ``|z| ≤ 1`` it is computed as ``log1p(Σ p · expm1(z))`` (accurate
+    as α → 1 and exactly 0 when p = q); otherwise as a weighted logsumexp. (The log1p form is
+    not used for very negative z: there Σ p · expm1(z) rounds to −1 and log1p gives −∞, which
+    made renyi([1, 0], [5e-311, 1], 0.5) infinite instead of 714.5.)
     """
     c = alpha - 1.0
     supp = p > 0
@@ -232,10 +259,10 @@ def _log_power_sum(p: np.ndarray, q: np.ndarray, alpha: float) -> tuple[np.ndarr
         logratio = np.where(supp, np.log(np.where(supp, p, 1.0)) - np.log(q), 0.0)  # +inf where q = 0 < p
         z = np.where(supp, c * logratio, 0.0)
     inf_mask = np.any(supp & np.isposinf(z), axis=-1)  # alpha > 1 and p has mass where q has none
-    zmax = np.max(np.where(supp, z, -np.inf), axis=-1)
-    small = zmax <= 1.0
+    zabs = np.max(np.where(supp, np.abs(z), 0.0), axis=-1)
+    small = zabs <= 1.0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        s_small = np.log1p(np.sum(np.where(supp, p * np.expm1(np.minimum(z, 1.0)), 0.0), axis=-1))
+        s_small = np.log1p(np.sum(np.where(supp, p * np.expm1(np.clip(z, -1.0, 1.0)), 0.0), axis=-1))
         zz = np.where(supp & np.isfinite(z), z, -np.inf)
         s_large = logsumexp(zz, b=np.where(supp, p, 0.0), axis=-1)
     return np.where(small, s_small, s_large), inf_mask
@@ -462,6 +489,25 @@ def total_variation(p: object, q: object, axis: Axis = -1) -> np.ndarray | float
     return f_divergence(p, q, TOTAL_VARIATION, axis)
 
 
+#: Short alias: ``tv(p, q, axis=-1)`` is :func:`total_variation` (the one TV of rlref).
+tv = total_variation
+
+
+def entropy(p: object, axis: Axis = -1) -> np.ndarray | float:
+    """Shannon entropy ``H(p) = −Σ_x p(x) log p(x)`` in nats (``0 log 0 = 0``), ``0 ≤ H ≤ log n``.
+
+    Not a divergence, but ``H(p) = log n − KL(p ‖ uniform)``; it lives here so that every
+    information quantity of the numpy side has one home. Shapes: p[..., n] -> [...] (``axis``
+    selects the support axis; ``axis=None``: one distribution over the whole array).
+    Raises ValueError if p is not a distribution over ``axis``.
+
+    References: Shannon (1948); Cover & Thomas (2006), eq. (2.1).
+    """
+    P = _to_last_axis("p", p, axis)
+    out = -np.sum(xlogy(P, P), axis=-1)
+    return _nonneg(out)
+
+
 def hellinger2(p: object, q: object, axis: Axis = -1) -> np.ndarray | float:
     """Squared Hellinger distance ``H²(p, q) = ½ Σ_x (√p(x) − √q(x))² = 1 − Σ √(p q)`` ∈ [0, 1].
 
@@ -512,6 +558,8 @@ def optimal_witness(p: object, q: object, fdiv: str | FDivergence, axis: Axis = 
 
     Conventions: ``g* = f'(∞)`` where ``q = 0 < p``; ``g* = f'(0)`` (possibly −∞) where
     ``p = 0 < q``; ``g* = f'(1)`` where ``p = q = 0`` (those points do not enter the bound).
+    Where the ratio p/q exceeds the float64 range (q subnormal) it is taken as ∞, so ``g* = f'(∞)``
+    there; the divergence itself (:func:`f_divergence`) stays exact in that case.
     Shapes: p[..., n], q[..., n] -> g[..., n] (the shape of the broadcast inputs; with
     ``axis`` moved back in place, or the input shape when ``axis=None``).
 
@@ -520,7 +568,7 @@ def optimal_witness(p: object, q: object, fdiv: str | FDivergence, axis: Axis = 
     fd = get_fdivergence(fdiv)
     P, Q = _prepare(p, q, axis)
     pos = Q > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         t = np.where(pos, P / np.where(pos, Q, 1.0), np.where(P > 0, np.inf, 1.0))
     g = fd.derivative(t)
     return _restore(g, p, q, axis)

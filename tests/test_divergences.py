@@ -438,3 +438,60 @@ def test_names_and_aliases() -> None:
     assert get_fdivergence("jensen_shannon") is JENSEN_SHANNON
     assert get_fdivergence("KL") is KL and get_fdivergence(CHI2) is CHI2
     assert set(FDIVERGENCES) == {"kl", "reverse_kl", "chi2", "tv", "hellinger2", "js"}
+
+
+# ----------------------------------------------------------------------------- subnormals (issue #11 item 3)
+TINY = 5e-311  # subnormal: 1 / TINY overflows float64
+
+
+def test_kl_with_a_subnormal_q_entry_is_finite() -> None:
+    """KL([1, 0] ‖ [t, 1 − t]) = −log t exactly (one term); with t subnormal the ratio 1/t overflows,
+    but KL = 714.49 is representable and must be returned (it was +inf)."""
+    want = -math.log(TINY)
+    assert kl([1.0, 0.0], [TINY, 1.0]) == pytest.approx(want, rel=1e-14)
+    assert reverse_kl([TINY, 1.0], [1.0, 0.0]) == pytest.approx(want, rel=1e-14)
+    assert f_divergence([1.0, 0.0], [TINY, 1.0], "kl") == pytest.approx(want, rel=1e-14)
+    # row-wise on a policy array pi[s, a]: only the subnormal row is affected
+    got = kl(np.array([[1.0, 0.0], [0.5, 0.5]]), np.array([[TINY, 1.0], [0.5, 0.5]]), axis=-1)
+    np.testing.assert_allclose(got, [want, 0.0], rtol=1e-14)
+
+
+@pytest.mark.parametrize("alpha", [0.3, 0.5, 0.999, 2.0, 4.0])
+def test_renyi_with_a_subnormal_q_entry_is_minus_log_t(alpha: float) -> None:
+    """D_α([1, 0] ‖ [t, 1 − t]) = log(t^{1−α}) / (α − 1) = −log t for every α (closed form);
+    the log1p branch used to round Σ p expm1(z) to −1 and return +inf for α < 1."""
+    assert renyi([1.0, 0.0], [TINY, 1.0], alpha) == pytest.approx(-math.log(TINY), rel=1e-12)
+
+
+def test_power_divergence_with_a_subnormal_q_entry() -> None:
+    """D_{f_α}([1, 0] ‖ [t, 1 − t]) = (t^{1−α} − 1)/(α − 1), evaluated with math.pow."""
+    for alpha in (0.5, 0.9):
+        want = (math.pow(TINY, 1.0 - alpha) - 1.0) / (alpha - 1.0)
+        assert f_divergence([1.0, 0.0], [TINY, 1.0], power_divergence(alpha)) == pytest.approx(want, rel=1e-12)
+
+
+def test_chi2_term_does_not_underflow() -> None:
+    """χ² term (p − q)²/q with p = 1e-160, q = 1e-310 is 1e-10 (the square of p − q underflows)."""
+    got = chi2([1e-160, 1.0 - 1e-160], [1e-310, 1.0 - 1e-310])
+    assert got == pytest.approx(1e-10, rel=1e-9)  # (1e-160)² / 1e-310; the second term is 0
+
+
+def test_js_with_the_smallest_subnormal_is_finite() -> None:
+    """JS is bounded by log 2; with p = [1, 5e-324], q = [1, 0] the midpoint rounds to 0 but JS
+    must stay finite (its true value, ½ · 5e-324 · log 2, underflows to 0)."""
+    d = jensen_shannon([1.0, 5e-324], [1.0, 0.0])
+    assert np.isfinite(d) and 0.0 <= d <= math.log(2)
+
+
+def test_entropy_and_tv_alias() -> None:
+    """H(uniform_n) = log n; H(p) = log n − KL(p ‖ uniform); tv is total_variation."""
+    from rlref.divergences import entropy, tv
+
+    assert entropy(np.full(5, 0.2)) == pytest.approx(math.log(5), rel=1e-15)
+    p = np.array([0.1, 0.2, 0.7])
+    assert entropy(p) == pytest.approx(-sum(x * math.log(x) for x in p), rel=1e-14)
+    assert entropy(np.array([[1.0, 0.0], [0.5, 0.5]])) == pytest.approx([0.0, math.log(2)])
+    assert entropy(np.full((2, 2), 0.25), axis=None) == pytest.approx(math.log(4))
+    assert tv is total_variation
+    with pytest.raises(ValueError, match="p"):
+        entropy([0.5, 0.6])
