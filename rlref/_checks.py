@@ -48,6 +48,7 @@ __all__ = [
     "check_real",
     "check_choice",
     "dist_atol",
+    "is_low_precision",
     "resolve_gamma",
 ]
 
@@ -118,6 +119,15 @@ def dist_atol(dtype: Any, n: int) -> float:
     return max(DIST_ATOL, max(int(n), 1) * eps)
 
 
+def is_low_precision(dtype: Any) -> bool:
+    """True for a floating dtype narrower than float64 (float32, float16): such an array gets the
+    tolerance ``dist_atol`` and is renormalized in float64 by ``as_distribution``."""
+    if dtype is None:
+        return False
+    dt = np.dtype(dtype)
+    return bool(np.issubdtype(dt, np.floating) and dt.itemsize < 8)
+
+
 def check_distribution(name: str, x: np.ndarray, atol: float = DIST_ATOL) -> None:
     """Check that every slice ``x[..., :]`` is a probability distribution over the last axis.
 
@@ -151,7 +161,7 @@ def as_distribution(name: str, x: Any, ndim: int | tuple[int, ...] | None = None
     """
     src = getattr(x, "dtype", None)
     arr = as_float_array(name, x, ndim=ndim)
-    low = src is not None and np.issubdtype(np.dtype(src), np.floating) and np.dtype(src).itemsize < 8
+    low = is_low_precision(src)
     n = arr.shape[-1] if arr.ndim else 1
     check_distribution(name, arr, atol=dist_atol(src, n) if low else DIST_ATOL)
     if low:

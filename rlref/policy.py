@@ -9,7 +9,18 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_softmax
 
-from rlref._checks import as_float_array, check_distribution, check_finite, check_positive
+from rlref._checks import (
+    DIST_ATOL,
+    as_float_array,
+    check_at_least,
+    check_choice,
+    check_count,
+    check_distribution,
+    check_finite,
+    check_positive,
+    dist_atol,
+    is_low_precision,
+)
 from rlref.mdp import TabularMDP
 
 __all__ = [
@@ -46,21 +57,20 @@ def greedy_policy(q: np.ndarray, tie_tol: float = 1e-10, ties: str = "uniform") 
     deterministic policy. Uniform tie-breaking makes the map q -> π permutation-equivariant.
 
     Shapes: q[..., s, a] -> π[..., s, a].
-    Raises ValueError if q is not finite or has an empty action axis, tie_tol < 0, or ``ties`` is
-    unknown. References: Puterman (1994), eq. (6.2.4) (greedy, "conserving" decision rules).
+    Raises ValueError if q is not finite or has an empty action axis, tie_tol is negative, NaN or
+    infinite, or ``ties`` is unknown.
+    References: Puterman (1994), eq. (6.2.4) (greedy, "conserving" decision rules).
     """
     q = as_float_array("q", q)
     check_finite("q", q)
     if q.ndim < 1 or q.shape[-1] == 0:
         raise ValueError(f"q must have a non-empty action axis, got shape {q.shape}")
-    if tie_tol < 0:
-        raise ValueError(f"tie_tol must be >= 0, got {tie_tol!r}")
+    tie_tol = check_at_least("tie_tol", tie_tol, 0.0, "a tolerance on Q for ties")
+    check_choice("ties", ties, ("uniform", "first"))
     if ties == "first":
         pi = np.zeros_like(q)
         np.put_along_axis(pi, np.argmax(q, axis=-1)[..., None], 1.0, axis=-1)
         return pi
-    if ties != "uniform":
-        raise ValueError(f"ties must be 'uniform' or 'first', got {ties!r}")
     best = q >= q.max(axis=-1, keepdims=True) - tie_tol
     return best / best.sum(axis=-1, keepdims=True)
 
@@ -69,7 +79,9 @@ def softmax_policy(q: np.ndarray, temperature: float = 1.0, pi_ref: np.ndarray |
     """Boltzmann policy π(a|s) ∝ π_ref(a|s) · exp(Q(s,a) / τ), computed in log space.
 
     With ``pi_ref=None`` the reference is uniform (plain softmax). Actions with π_ref = 0 get
-    probability 0. Shapes: q[..., s, a], pi_ref broadcastable -> π[..., s, a].
+    probability 0. The logits are shifted by the row maximum over supp π_ref before dividing by
+    τ, so Q/τ beyond the float64 range (Q = 1e300, τ = 1e-10) gives the argmax limit, not NaN.
+    Shapes: q[..., s, a], pi_ref broadcastable -> π[..., s, a].
     Raises ValueError if the temperature is <= 0, q is not finite, or pi_ref is not a
     distribution over the last axis or does not broadcast to q's shape.
     References: Sutton & Barto (2018), eq. (13.2) (soft-max in action preferences); Korbak, Perez,
@@ -78,16 +90,24 @@ def softmax_policy(q: np.ndarray, temperature: float = 1.0, pi_ref: np.ndarray |
     tau = check_positive("temperature", temperature)
     q = as_float_array("q", q)
     check_finite("q", q)
-    logits = q / tau
-    if pi_ref is not None:
+    if q.ndim < 1 or q.shape[-1] == 0:
+        raise ValueError(f"q must have a non-empty action axis, got shape {q.shape}")
+    if pi_ref is None:
+        support = np.ones(q.shape, dtype=bool)
+        log_ref = np.zeros(q.shape)
+    else:
         ref = as_float_array("pi_ref", pi_ref)
         check_distribution("pi_ref", ref)
         try:
-            ref = np.broadcast_to(ref, logits.shape)
+            ref = np.broadcast_to(ref, q.shape)
         except ValueError as exc:
             raise ValueError(f"pi_ref of shape {ref.shape} does not broadcast to q's shape {q.shape}") from exc
+        support = ref > 0
         with np.errstate(divide="ignore"):
-            logits = logits + np.log(ref)
+            log_ref = np.log(ref)
+    m = np.max(np.where(support, q, -np.inf), axis=-1, keepdims=True)
+    with np.errstate(over="ignore", invalid="ignore"):
+        logits = np.where(support, (q - m) / tau + log_ref, -np.inf)
     return np.exp(log_softmax(logits, axis=-1))
 
 
@@ -98,8 +118,7 @@ def deterministic_policy(actions: np.ndarray, num_actions: int) -> np.ndarray:
     Raises ValueError if num_actions is not a positive integer or an action lies outside [0, A).
     References: Puterman (1994), §2.1.5 (deterministic decision rules).
     """
-    if isinstance(num_actions, bool) or not isinstance(num_actions, (int, np.integer)) or num_actions < 1:
-        raise ValueError(f"num_actions must be a positive integer, got {num_actions!r}")
+    num_actions = check_count("num_actions", num_actions)
     actions = np.asarray(actions)
     if not np.issubdtype(actions.dtype, np.integer):
         raise ValueError(f"actions must be integers, got dtype {actions.dtype}")
@@ -114,8 +133,10 @@ def validate_policy(mdp: TabularMDP, pi: np.ndarray, name: str = "pi") -> np.nda
 
     Accepts ``pi[s, a]``, or ``pi[h, s, a]`` for a finite-horizon MDP. Raises ValueError naming
     the bad shape, the first negative entry or the first state whose row does not sum to 1
-    (|Σ_a π(a|s) − 1| > 1e-8). References: Puterman (1994), §2.1.5.
+    (|Σ_a π(a|s) − 1| > 1e-8; for a float32/float16 ``pi`` the tolerance is A·eps of its dtype,
+    and the rows are then renormalized in float64). References: Puterman (1994), §2.1.5.
     """
+    src = getattr(pi, "dtype", None)
     pi = as_float_array(name, pi, ndim=(2, 3))
     S, A = mdp.num_states, mdp.num_actions
     ok = {(S, A)}
@@ -123,8 +144,9 @@ def validate_policy(mdp: TabularMDP, pi: np.ndarray, name: str = "pi") -> np.nda
         ok.add((mdp.horizon, S, A))
     if pi.shape not in ok:
         raise ValueError(f"{name} must have shape {sorted(ok)} for this MDP, got {pi.shape}")
-    check_distribution(name, pi)
-    return pi
+    low = is_low_precision(src)
+    check_distribution(name, pi, atol=dist_atol(src, A) if low else DIST_ATOL)
+    return pi / pi.sum(axis=-1, keepdims=True) if low else pi
 
 
 def stage_policy(pi: np.ndarray, h: int) -> np.ndarray:

@@ -84,3 +84,39 @@ def test_softmax_rejects_a_reference_of_the_wrong_shape() -> None:
 def test_deterministic_policy_rejects_bad_num_actions(num_actions) -> None:
     with pytest.raises(ValueError, match="num_actions must be a positive integer"):
         deterministic_policy(np.array([0, 1]), num_actions)
+
+
+# ----------------------------------------------------------------------------- hostile inputs (issue #11 item 10)
+@pytest.mark.parametrize("tie_tol", [float("nan"), -1e-3, float("inf"), "0.1", True])
+def test_greedy_rejects_a_bad_tie_tol_by_name(tie_tol) -> None:
+    """A NaN tie_tol used to give a NaN policy (q >= max - nan is all False, 0/0); it must raise."""
+    with pytest.raises(ValueError, match="tie_tol"):
+        greedy_policy([[1.0, 2.0]], tie_tol=tie_tol)
+
+
+def test_greedy_rejects_an_unknown_ties_rule_by_name() -> None:
+    with pytest.raises(ValueError, match="ties"):
+        greedy_policy([[1.0, 2.0]], ties="random")
+
+
+def test_softmax_at_an_overflowing_q_over_tau_is_the_argmax_limit() -> None:
+    """Q/τ beyond float64 (1e300 / 1e-10) used to give NaN; the limit τ → 0 is the argmax
+    (ties split uniformly), and an action outside supp π_ref stays at 0."""
+    np.testing.assert_array_equal(softmax_policy([[1e300, -1e300, 0.0]], 1e-10), [[1.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(softmax_policy([[1e300, 1e300]], 1e-10), [[0.5, 0.5]])
+    np.testing.assert_array_equal(softmax_policy([[1e300, 0.0]], 1e-10, pi_ref=[0.0, 1.0]), [[0.0, 1.0]])
+
+
+def test_validate_policy_accepts_float32_rows_at_their_precision() -> None:
+    """A float32 policy normalized in float32 (row sums off by ~1e-7) is accepted and returned
+    renormalized in float64; a float64 row off by 1e-7 is still refused (tolerance 1e-8)."""
+    mdp = TabularMDP(np.full((2, 7, 2), 0.5), np.zeros((2, 7)), gamma=0.9)
+    pi32 = np.full((2, 7), 1 / 7, dtype=np.float32)  # float32(1/7) · 7 = 1 + 5.1e-8 in float64
+    assert abs(float(pi32.astype(np.float64).sum(axis=1)[0]) - 1.0) > 1e-8
+    out = validate_policy(mdp, pi32)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-15)
+    np.testing.assert_allclose(out, pi32, rtol=1e-6)
+    bad = np.full((2, 7), 1 / 7) + np.array([1e-7] + [0.0] * 6)
+    with pytest.raises(ValueError, match=r"pi\[0, :\] must sum to 1"):
+        validate_policy(mdp, bad)
