@@ -158,3 +158,21 @@ def test_unknown_method_raises():
     mdp, C, _ = instance(0)
     with pytest.raises(ValueError, match="method must be"):
         solve_composite(mdp, C, np.ones(2), method="ppo")
+
+
+def test_badly_scaled_infeasible_cmdp_raises_the_documented_error():
+    """Issue #11 item 20: on this instance (costs ~1e-5, threshold ~ -1e6, γ = 0.999) HiGHS
+    returns status 4 ("model_status is Unknown") for the unscaled LP; the CMDP is plainly
+    infeasible (⟨μ, C⟩ >= -max|C| > b for every occupancy μ), so InfeasibleCMDPError is due."""
+    from rlref.envs import garnet
+
+    rng = np.random.default_rng(55)  # the draws of the fuzzer that found it
+    S, A = int(rng.integers(2, 30)), int(rng.integers(1, 5))
+    branching, gamma = int(rng.integers(1, S + 1)), float(rng.choice([0.0, 0.5, 0.99, 0.999]))
+    K = int(rng.integers(1, 4))
+    C = rng.normal(size=(K, S, A)) * 10.0 ** rng.integers(-8, 9)
+    b = rng.normal(size=K) * 10.0 ** rng.integers(-8, 9)
+    mdp = garnet(S, A, branching, seed=55, gamma=gamma)
+    assert (S, A, branching, gamma, K) == (28, 4, 21, 0.999, 1) and b[0] < -np.abs(C).max()
+    with pytest.raises(InfeasibleCMDPError, match="infeasible"):
+        solve_cmdp(mdp, None, C, b)

@@ -29,14 +29,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.optimize import linprog
 from scipy.special import log_softmax, logsumexp
 
-from rlref._checks import as_float_array, check_finite
+from rlref._checks import as_float_array, check_count, check_finite, check_positive
 from rlref.algorithms.occupancy_regularized import (
-    _best_response,
-    _check_mdp,
-    _check_reward,
+    best_response_occupancy,
+    check_discounted_mdp,
+    check_sa_reward,
+    expected_action_kl,
     flow_matrix,
     occupancy_of,
     policy_of,
@@ -161,6 +163,22 @@ def _min_costs(mdp: TabularMDP, C: np.ndarray) -> np.ndarray:
     return np.asarray(out)
 
 
+def _infeasibility(M, beq: np.ndarray, Cs: np.ndarray, bs: np.ndarray) -> float:
+    """Phase-1 certificate: t* = min t s.t. Cs μ − t ≤ bs, Mμ = beq, μ ≥ 0, t ≥ 0.
+
+    Always feasible and bounded (the occupancy polytope is non-empty and compact), and t* > 0 iff
+    the constrained set is empty (t* is the smallest uniform relaxation of the scaled constraints;
+    standard phase-1 LP, e.g. Bertsimas & Tsitsiklis 1997, §3.5). Returns inf if HiGHS fails on it.
+    """
+    n, K = Cs.shape[1], Cs.shape[0]
+    c = np.zeros(n + 1)
+    c[-1] = 1.0
+    A_ub = np.hstack([Cs, -np.ones((K, 1))])
+    A_eq = sp.hstack([M, sp.csr_matrix((M.shape[0], 1))]).tocsr()
+    res = linprog(c, A_ub=A_ub, b_ub=bs, A_eq=A_eq, b_eq=beq, bounds=(0, None), method="highs")
+    return float(res.fun) if res.status == 0 else float("inf")
+
+
 # ----------------------------------------------------------------------------- exact LP
 def solve_cmdp(mdp: TabularMDP, reward: np.ndarray | None, costs: np.ndarray, thresholds: np.ndarray) -> CMDPResult:
     """Constrained occupancy LP, exactly (HiGHS).
@@ -174,21 +192,29 @@ def solve_cmdp(mdp: TabularMDP, reward: np.ndarray | None, costs: np.ndarray, th
 
     References: Altman (1999), "Constrained Markov Decision Processes", Thm 3.3 (the LP).
     """
-    _check_mdp(mdp)
-    r = _check_reward(mdp, reward)
+    check_discounted_mdp(mdp)
+    r = check_sa_reward(mdp, reward)
     C, b = _check_costs(mdp, costs, thresholds)
     S, A = mdp.num_states, mdp.num_actions
     M = flow_matrix(mdp)
     beq = (1.0 - mdp.gamma) * np.asarray(mdp.mu0)
-    res = linprog(-r.ravel(), A_ub=C.reshape(len(b), S * A), b_ub=b, A_eq=M, b_eq=beq, bounds=(0, None), method="highs")
-    if res.status == 2:
-        mins = _min_costs(mdp, C)
-        detail = ", ".join(f"k={k}: min_pi <mu_pi, C_k> = {m:.6g} vs threshold {bk:.6g}" for k, (m, bk) in enumerate(zip(mins, b, strict=True)))
-        raise InfeasibleCMDPError(f"the CMDP is infeasible: no policy satisfies all constraints <mu, C_k> <= b_k ({detail})")
+    # Row k of the cost constraints is divided by s_k = max(max|C_k|, |b_k|) (same feasible set;
+    # HiGHS reports "unknown" status on badly scaled infeasible rows); λ_k = λ'_k / s_k.
+    Cf = C.reshape(len(b), S * A)
+    row = np.maximum(np.maximum(np.abs(Cf).max(axis=1), np.abs(b)), np.finfo(float).tiny)
+    res = linprog(-r.ravel(), A_ub=Cf / row[:, None], b_ub=b / row, A_eq=M, b_eq=beq, bounds=(0, None), method="highs")
     if res.status != 0:
+        gap = _infeasibility(M, beq, Cf / row[:, None], b / row)
+        if res.status == 2 or (np.isfinite(gap) and gap > 1e-9):
+            mins = _min_costs(mdp, C)
+            detail = ", ".join(f"k={k}: min_pi <mu_pi, C_k> = {m:.6g} vs threshold {bk:.6g}" for k, (m, bk) in enumerate(zip(mins, b, strict=True)))
+            raise InfeasibleCMDPError(
+                f"the CMDP is infeasible: no policy satisfies all constraints <mu, C_k> <= b_k ({detail}; "
+                f"smallest uniform relaxation of the scaled constraints: {gap:.3g})"
+            )
         raise RuntimeError(f"HiGHS failed on the CMDP LP: status {res.status} ({res.message})")
     mu = np.clip(res.x, 0.0, None).reshape(S, A)
-    lam = -np.asarray(res.ineqlin.marginals)  # HiGHS marginals are d(min)/d(b) <= 0
+    lam = -np.asarray(res.ineqlin.marginals) / row  # HiGHS marginals are d(min)/d(b) <= 0
     v = -np.asarray(res.eqlin.marginals)
     return CMDPResult(
         occupancy=mu,
@@ -227,13 +253,11 @@ def lagrangian_primal_dual(
     References: Altman (1999), ch. 3 (Lagrangian duality of CMDPs); Nedić & Ozdaglar (2009),
     "Approximate primal solutions and rate analysis for dual subgradient methods".
     """
-    _check_mdp(mdp)
-    r = _check_reward(mdp, reward)
+    check_discounted_mdp(mdp)
+    r = check_sa_reward(mdp, reward)
     C, b = _check_costs(mdp, costs, thresholds)
-    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
-        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
-    if not (np.isfinite(step) and step > 0):
-        raise ValueError(f"step must be > 0 and finite, got {step!r}")
+    iterations = check_count("iterations", iterations)
+    step = check_positive("step", step)
     solve_cmdp(mdp, r, C, b)  # raises InfeasibleCMDPError with an explanation
     S, A = mdp.num_states, mdp.num_actions
     K = len(b)
@@ -242,7 +266,7 @@ def lagrangian_primal_dual(
     best_dual = np.inf
     gaps, viols, lam_trace, con_trace = [], [], [], []
     for t in range(iterations):
-        mu_t = _best_response(mdp, r - np.einsum("k,ksa->sa", lam, C))
+        mu_t = best_response_occupancy(mdp, r - np.einsum("k,ksa->sa", lam, C))
         cval = np.einsum("ksa,sa->k", C, mu_t)
         best_dual = min(best_dual, float(np.sum(mu_t * r) - lam @ cval + lam @ b))
         mu_sum += mu_t
@@ -292,7 +316,7 @@ def solve_composite(
 
     References: Moskovitz et al. (2023), arXiv 2310.04373, §4 (constrained composite RMs).
     """
-    _check_mdp(mdp)
+    check_discounted_mdp(mdp)
     C, th = _check_costs(mdp, components, thresholds, "components")
     w = np.ones(len(th)) if weights is None else np.atleast_1d(as_float_array("weights", weights))
     if w.shape != th.shape:
@@ -332,13 +356,12 @@ def two_stage(
     Shapes: main_reward (S, A), aux_rewards (K, S, A), kl_weights (K,) with λ_k >= 0, Σλ_k > 0.
     References: Cai et al. (2023), arXiv 2302.01680, §3 (stage-2 objective and optimal policy).
     """
-    _check_mdp(mdp)
-    r0 = _check_reward(mdp, main_reward, "main_reward")
+    check_discounted_mdp(mdp)
+    r0 = check_sa_reward(mdp, main_reward, "main_reward")
     Raux, lam = _check_costs(mdp, aux_rewards, kl_weights, "aux_rewards")
     if np.any(lam < 0) or lam.sum() <= 0:
         raise ValueError(f"kl_weights must be >= 0 with a positive sum, got {lam!r}")
-    if not (np.isfinite(aux_temperature) and aux_temperature > 0):
-        raise ValueError(f"aux_temperature must be > 0, got {aux_temperature!r}")
+    aux_temperature = check_positive("aux_temperature", aux_temperature)
     aux = np.stack([_soft_optimal(mdp, Rk, aux_temperature) for Rk in Raux])
     Lam = float(lam.sum())
     with np.errstate(divide="ignore"):
@@ -348,9 +371,7 @@ def two_stage(
     pi_bar = np.exp(log_softmax(log_unnorm, axis=1))
     res = solve_action_kl(mdp, r0 + Lam * log_z[:, None], pi_bar, Lam)
     pi, mu = res.policy, occupancy_of(mdp, res.policy)
-    ds = mu.sum(axis=1)
-    log_pi = np.log(np.where(pi > 0, pi, 1.0))
-    kls = np.array([float(np.sum(ds * np.sum(np.where(pi > 0, pi * (log_pi - lk), 0.0), axis=1))) for lk in log_aux])
+    kls = np.array([expected_action_kl(mu, pi, pi_k) for pi_k in aux])
     main = float(np.sum(mu * r0))
     return TwoStageResult(
         aux_policies=aux,

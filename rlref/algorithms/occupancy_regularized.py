@@ -45,10 +45,12 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
+from rlref import divergences
 from rlref._checks import as_float_array, check_at_least, check_finite
 from rlref.mdp import TabularMDP
 from rlref.policy import validate_policy
-from rlref.solve import occupancy_measure, policy_from_occupancy, policy_iteration, soft_value_iteration
+from rlref.solve import flow_matrix as _solve_flow_matrix
+from rlref.solve import occupancy_measure, policy_from_occupancy, policy_iteration, soft_value_iteration, value_iteration
 
 __all__ = [
     "DIVERGENCES",
@@ -63,6 +65,11 @@ __all__ = [
     "occupancy_of",
     "policy_of",
     "divergence_value",
+    "check_discounted_mdp",
+    "check_sa_reward",
+    "with_reward",
+    "best_response_occupancy",
+    "expected_action_kl",
 ]
 
 Divergence = Literal["chi2", "sqrt_chi2", "kl", "tv"]
@@ -153,14 +160,21 @@ class SampledResult:
 
 
 # ----------------------------------------------------------------------------- validation
-def _check_mdp(mdp: TabularMDP) -> None:
+def check_discounted_mdp(mdp: TabularMDP) -> None:
+    """Raise ValueError unless ``mdp`` is a discounted, stationary :class:`rlref.TabularMDP`.
+
+    The occupancy measures of this module (and :mod:`rlref.algorithms.constrained`) are the
+    normalized discounted ones, μ(s,a) = (1−γ) Σ_t γᵗ Pr(s_t = s, a_t = a) (Puterman 1994, §6.9).
+    """
     if not isinstance(mdp, TabularMDP):
         raise ValueError(f"mdp must be a rlref.TabularMDP, got {type(mdp).__name__}")
     if mdp.is_finite_horizon or mdp.is_stage_dependent:
         raise ValueError(f"mdp must be a discounted, stationary MDP (occupancy measures here are discounted); got {mdp!r}")
 
 
-def _check_reward(mdp: TabularMDP, reward: np.ndarray | None, name: str = "reward") -> np.ndarray:
+def check_sa_reward(mdp: TabularMDP, reward: np.ndarray | None, name: str = "reward") -> np.ndarray:
+    """A finite reward r[s, a] of shape (S, A) for ``mdp`` (``None``: ``mdp.reward()``); ValueError
+    naming ``name``, the shape or the first non-finite entry otherwise."""
     S, A = mdp.num_states, mdp.num_actions
     r = mdp.reward() if reward is None else as_float_array(name, reward)
     if r.shape != (S, A):
@@ -181,18 +195,16 @@ def _check_divergence(divergence: str) -> str:
 
 # ----------------------------------------------------------------------------- building blocks
 def flow_matrix(mdp: TabularMDP) -> sp.csr_matrix:
-    """The sparse (S, S·A) Bellman-flow matrix M = Eᵀ − γ Pᵀ.
+    """The sparse (S, S·A) Bellman-flow matrix M = Eᵀ − γ Pᵀ of a discounted MDP.
 
     (M μ)(s') = Σ_a μ(s', a) − γ Σ_{s,a} P(s'|s,a) μ(s, a), with μ flattened as s·A + a; the
     occupancy polytope is {μ ≥ 0 : M μ = (1 − γ) μ₀}. Costs O(nnz(P)) memory; never dense.
+    A thin wrapper over :func:`rlref.solve.flow_matrix` that first checks the MDP is discounted.
 
     References: Puterman (1994), eq. (6.9.2).
     """
-    _check_mdp(mdp)
-    S, A = mdp.num_states, mdp.num_actions
-    E = sp.csr_matrix((np.ones(S * A), (np.repeat(np.arange(S), A), np.arange(S * A))), shape=(S, S * A))
-    PT = sp.csr_matrix(mdp.transition_matrix()).T
-    return (E - mdp.gamma * PT).tocsr()
+    check_discounted_mdp(mdp)
+    return _solve_flow_matrix(mdp)
 
 
 def occupancy_of(mdp: TabularMDP, pi: np.ndarray) -> np.ndarray:
@@ -202,7 +214,7 @@ def occupancy_of(mdp: TabularMDP, pi: np.ndarray) -> np.ndarray:
     Shapes: pi[s, a] -> μ[s, a].
     References: Puterman (1994), Thm 6.9.1.
     """
-    _check_mdp(mdp)
+    check_discounted_mdp(mdp)
     return occupancy_measure(mdp, validate_policy(mdp, pi))
 
 
@@ -232,16 +244,16 @@ def divergence_value(mu: np.ndarray, mu_ref: np.ndarray, divergence: str) -> flo
         raise ValueError(f"mu must have the shape of mu_ref {ref_arr.shape}, got {mu_arr.shape}")
     mu, ref = mu_arr.ravel(), ref_arr.ravel()
     if divergence == "tv":
-        return float(0.5 * np.abs(mu - ref).sum())
+        return float(divergences.total_variation(mu, ref))
     pos = ref > 0
     if np.any(mu[~pos] > 1e-12):
         return float("inf")
+    # Mass <= 1e-12 off supp(μ_ref) is solver round-off and is dropped before the divergence.
     m, q = mu[pos], ref[pos]
     if divergence == "kl":
-        nz = m > 0
-        return float(np.sum(m[nz] * (np.log(m[nz]) - np.log(q[nz]))))
-    chi2 = float(np.sum((m - q) ** 2 / q))
-    return chi2 if divergence == "chi2" else float(np.sqrt(max(chi2, 0.0)))
+        return float(divergences.kl(m, q))
+    chi2 = float(divergences.chi2(m, q))
+    return chi2 if divergence == "chi2" else float(np.sqrt(chi2))
 
 
 def _reachable(mdp: TabularMDP) -> np.ndarray:
@@ -295,6 +307,19 @@ def _solve_problem(prob: cp.Problem, solver: str | None) -> str:
     raise RuntimeError(f"the convex program failed with solver(s) {order}: status {status!r}")
 
 
+def expected_action_kl(mu: np.ndarray, pi: np.ndarray, pi_ref: np.ndarray) -> float:
+    """E_{s∼μ}[KL(π(·|s) ‖ π_ref(·|s))] = Σ_s μ_s(s) KL(π(·|s) ‖ π_ref(·|s)),  μ_s(s) = Σ_a μ(s, a).
+
+    States with μ_s(s) = 0 contribute 0; a visited state where π leaves supp π_ref gives +inf.
+    The per-state KL is :func:`rlref.divergences.kl`. Shapes: mu, pi, pi_ref (S, A) -> float.
+    References: Neu, Jonsson, Gómez (2017), "A unified view of entropy-regularized MDPs" (the
+    conditional relative entropy of an occupancy); Laidlaw, Singhal, Dragan (2024), §6.
+    """
+    ds = np.asarray(mu, dtype=np.float64).sum(axis=1)
+    kl_s = np.asarray(divergences.kl(pi, pi_ref, axis=-1), dtype=np.float64)
+    return float(np.sum(np.where(ds > 0, ds * np.where(ds > 0, kl_s, 0.0), 0.0)))
+
+
 # ----------------------------------------------------------------------------- exact program
 def solve(
     mdp: TabularMDP,
@@ -335,8 +360,8 @@ def solve(
     References: Laidlaw, Singhal, Dragan (2024), arXiv 2403.03185, §5 (the √χ² objective) and
     §6 (χ² and KL occupancy regularization); Puterman (1994), §6.9.
     """
-    _check_mdp(mdp)
-    r = _check_reward(mdp, reward, "reward")
+    check_discounted_mdp(mdp)
+    r = check_sa_reward(mdp, reward, "reward")
     pi_ref = validate_policy(mdp, pi_ref, "pi_ref")
     if pi_ref.ndim != 2:
         raise ValueError(f"pi_ref must be a stationary policy pi_ref[s, a], got shape {pi_ref.shape}")
@@ -395,8 +420,8 @@ def solve(
 
 
 # ----------------------------------------------------------------------------- action KL
-def _with_reward(mdp: TabularMDP, r: np.ndarray) -> TabularMDP:
-    """The same dynamics with expected reward ``r[s, a]``."""
+def with_reward(mdp: TabularMDP, r: np.ndarray) -> TabularMDP:
+    """The same dynamics (P, γ, μ₀) with expected reward ``r[s, a]`` (validated by TabularMDP)."""
     return TabularMDP(mdp.P, r, gamma=mdp.gamma, mu0=mdp.mu0, name=mdp.name)
 
 
@@ -422,38 +447,26 @@ def solve_action_kl(
     References: Laidlaw, Singhal, Dragan (2024), arXiv 2403.03185, §6 (AD KL baseline);
     Haarnoja et al. (2017) / Geist, Scherrer, Pietquin (2019), regularized MDPs (soft Bellman).
     """
-    _check_mdp(mdp)
-    r = _check_reward(mdp, reward, "reward")
+    check_discounted_mdp(mdp)
+    r = check_sa_reward(mdp, reward, "reward")
     pi_ref = validate_policy(mdp, pi_ref, "pi_ref")
     lam = _check_lam(lam)
-    with np.errstate(divide="ignore"):
-        log_ref = np.log(pi_ref)
     if lam == 0.0:
-        v = np.zeros(mdp.num_states)
-        it = 0
-        while True:
-            it += 1
-            q = np.where(pi_ref > 0, r + mdp.gamma * mdp.expected_next(v), -np.inf)
-            v_new = q.max(axis=1)
-            delta = float(np.max(np.abs(v_new - v)))
-            v = v_new
-            if mdp.gamma == 0.0 or delta <= tol * (1 - mdp.gamma) / mdp.gamma:
-                break
-            if it >= max_iter:
-                raise RuntimeError(f"value iteration did not converge in {max_iter} iterations (last sup-norm change {delta!r})")
-        q = np.where(pi_ref > 0, r + mdp.gamma * mdp.expected_next(v), -np.inf)
-        best = q >= q.max(axis=1, keepdims=True) - 1e-10
-        pi = best / best.sum(axis=1, keepdims=True)
+        # The unregularized problem restricted to supp(π_ref), as plain value iteration on a reward
+        # that is pushed down by span(r)/(1−γ) + 1 off the support (derived here): with
+        # V ≥ min r/(1−γ) on the restricted problem, Q(s, a_on) − Q(s, a_off) ≥ span(r) + 1 > 0, so
+        # no off-support action is ever optimal and V* equals the restricted optimum.
+        span = float(r.max() - r.min())
+        r_off = float(r.min()) - span / (1.0 - mdp.gamma) - 1.0
+        hard = value_iteration(with_reward(mdp, np.where(pi_ref > 0, r, r_off)), epsilon=tol, max_iter=max_iter, strict=True)
+        v, pi, it = hard.values, hard.policy, hard.iterations
         status = f"value iteration converged in {it} iterations"
     else:
-        soft = soft_value_iteration(_with_reward(mdp, r), lam, pi_ref=pi_ref, epsilon=tol, max_iter=max_iter, strict=True)
+        soft = soft_value_iteration(with_reward(mdp, r), lam, pi_ref=pi_ref, epsilon=tol, max_iter=max_iter, strict=True)
         v, pi = soft.values, soft.policy
         status = f"soft value iteration converged in {soft.iterations} iterations"
     mu = occupancy_of(mdp, pi)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kl_sa = np.where(pi > 0, pi * (np.log(np.where(pi > 0, pi, 1.0)) - np.where(pi > 0, log_ref, 0.0)), 0.0)
-    ds = mu.sum(axis=1)
-    action_kl = float(np.sum(ds * kl_sa.sum(axis=1)))
+    action_kl = expected_action_kl(mu, pi, pi_ref)
     proxy = float(np.sum(mu * r))
     return ActionKLResult(
         occupancy=mu,
@@ -488,8 +501,8 @@ def solve_action_kl_program(
     References: Laidlaw, Singhal, Dragan (2024), arXiv 2403.03185, §6; Neu, Jonsson, Gómez (2017),
     "A unified view of entropy-regularized MDPs", eq. (conditional entropy of μ).
     """
-    _check_mdp(mdp)
-    r = _check_reward(mdp, reward, "reward")
+    check_discounted_mdp(mdp)
+    r = check_sa_reward(mdp, reward, "reward")
     pi_ref = validate_policy(mdp, pi_ref, "pi_ref")
     lam = _check_lam(lam)
     S, A = mdp.num_states, mdp.num_actions
@@ -505,15 +518,15 @@ def solve_action_kl_program(
     prob = cp.Problem(cp.Maximize(scale * (r.ravel() @ x - lam * penalty)), [flow, nonneg])
     used = _solve_problem(prob, solver)
     mu = np.clip(np.asarray(x.value, dtype=np.float64), 0.0, None).reshape(S, A)
+    if lam > 0:  # the exponential cone forces μ = 0 off supp(π_ref); what is left there is round-off
+        mu = np.where(pi_ref > 0, mu, 0.0)
     pi = policy_of(mu, pi_ref)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(mu > 0, pi / np.where(pi_ref > 0, pi_ref, 1.0), 1.0)
-        pen = float(np.sum(np.where(mu > 0, mu * np.log(np.where(ratio > 0, ratio, 1.0)), 0.0)))
+    pen = expected_action_kl(mu, pi, pi_ref)
     proxy = float(np.sum(mu * r))
     return OccupancyRegularizedResult(
         occupancy=mu,
         policy=pi,
-        objective=proxy - lam * pen,
+        objective=proxy - lam * pen if lam > 0 else proxy,
         proxy_return=proxy,
         divergence_value=pen,
         reference_occupancy=occupancy_of(mdp, pi_ref),
@@ -549,9 +562,11 @@ def _fit_discriminator(counts_pi: np.ndarray, counts_ref: np.ndarray, l2: float)
     return theta.reshape(counts_pi.shape)
 
 
-def _best_response(mdp: TabularMDP, r: np.ndarray) -> np.ndarray:
-    """Occupancy of a deterministic optimal policy for reward r (rlref.solve.policy_iteration)."""
-    return occupancy_measure(mdp, policy_iteration(_with_reward(mdp, r), strict=True).policy)
+def best_response_occupancy(mdp: TabularMDP, r: np.ndarray) -> np.ndarray:
+    """μ_π* [s, a]: the occupancy of a deterministic optimal policy for reward r[s, a]
+    (:func:`rlref.solve.policy_iteration`, strict), i.e. a vertex of argmax_μ ⟨μ, r⟩ over the
+    occupancy polytope. References: Puterman (1994), Thm 6.9.1 and §6.4."""
+    return occupancy_measure(mdp, policy_iteration(with_reward(mdp, r), strict=True).policy)
 
 
 def solve_sampled(
@@ -585,8 +600,8 @@ def solve_sampled(
     References: Laidlaw, Singhal, Dragan (2024), arXiv
     2403.03185, §6 (ORPO: discriminator reward R' = R̃ − λ e^{d}/√χ̂²); Frank & Wolfe (1956).
     """
-    _check_mdp(mdp)
-    r = _check_reward(mdp, reward, "reward")
+    check_discounted_mdp(mdp)
+    r = check_sa_reward(mdp, reward, "reward")
     pi_ref = validate_policy(mdp, pi_ref, "pi_ref")
     lam = _check_lam(lam)
     if divergence not in ("chi2", "sqrt_chi2"):
@@ -615,7 +630,7 @@ def solve_sampled(
         else:
             chi2_hat = max(float(np.sum(mu * w)) - 1.0, 1e-12)
             grad = (w - 1.0) / np.sqrt(chi2_hat)
-        mu_hat = _best_response(mdp, r - lam * grad)
+        mu_hat = best_response_occupancy(mdp, r - lam * grad)
         eta = 2.0 / (k + 2.0)
         mu = (1.0 - eta) * mu + eta * mu_hat
         trace.append(float(np.sum(mu * r)) - lam * divergence_value(mu, mu_ref, divergence))
