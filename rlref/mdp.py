@@ -24,7 +24,16 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from rlref._checks import DIST_ATOL, as_float_array, check_distribution, check_finite, check_gamma
+from rlref._checks import (
+    DIST_ATOL,
+    as_distribution,
+    as_float_array,
+    check_count,
+    check_finite,
+    check_gamma,
+    dist_atol,
+    is_low_precision,
+)
 
 __all__ = ["TabularMDP"]
 
@@ -35,7 +44,7 @@ def _readonly(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _validate_sparse_rows(P: sp.csr_matrix, S: int, A: int) -> None:
+def _validate_sparse_rows(P: sp.csr_matrix, S: int, A: int, atol: float = DIST_ATOL) -> None:
     data = P.data
     check_finite("P (sparse data)", data)
     if np.any(data < 0):
@@ -44,12 +53,12 @@ def _validate_sparse_rows(P: sp.csr_matrix, S: int, A: int) -> None:
         s, a = divmod(row, A)
         raise ValueError(f"P must be non-negative; P[s={s}, a={a}, s'={int(P.indices[k])}] = {float(data[k])!r}")
     sums = np.asarray(P.sum(axis=1)).ravel()
-    bad = np.abs(sums - 1.0) > DIST_ATOL
+    bad = np.abs(sums - 1.0) > atol
     if np.any(bad):
         row = int(np.argmax(bad))
         s, a = divmod(row, A)
         raise ValueError(
-            f"P(·|s={s}, a={a}) must sum to 1 (row {row} of the (S·A, S) sparse matrix); it sums to {float(sums[row])!r}"
+            f"P(·|s={s}, a={a}) must sum to 1 within {atol:g} (row {row} of the (S·A, S) sparse matrix); it sums to {float(sums[row])!r}"
         )
 
 
@@ -71,8 +80,13 @@ class TabularMDP:
       reward_axes: the layout of ``R`` — ``"sa"``, ``"sas"``, ``"hsa"`` or ``"hsas"``. Inferred from the
         shape; required only when it is ambiguous (a 3-d R with H = S = A).
 
+    Precision: every array is stored in float64. A float32/float16 ``P`` or ``mu0`` (normalized in
+    its own precision, so a row may sum to 1 ± 1e-7) is accepted at a dtype-aware tolerance
+    (row length · eps of its dtype) and renormalized in float64; float64 input is held to 1e-8.
+
     Raises:
-      ValueError on any malformed input, naming the argument, index and value.
+      ValueError on any malformed input, naming the argument, index and value (complex arrays
+      included: their imaginary part is never dropped silently).
     """
 
     P: Any
@@ -93,14 +107,15 @@ class TabularMDP:
                 raise ValueError("gamma is required for a discounted MDP (or give horizon=H for a finite horizon)")
             set_(self, "gamma", check_gamma(self.gamma))
         else:
-            if isinstance(self.horizon, bool) or not isinstance(self.horizon, (int, np.integer)) or self.horizon < 1:
-                raise ValueError(f"horizon must be a positive integer, got {self.horizon!r}")
-            set_(self, "horizon", int(self.horizon))
+            set_(self, "horizon", check_count("horizon", self.horizon))
             set_(self, "gamma", check_gamma(1.0 if self.gamma is None else self.gamma, allow_one=True))
         H = self.horizon
 
         # ----- transitions -----
         if sp.issparse(self.P):
+            if np.iscomplexobj(self.P):
+                raise ValueError(f"P must be real, got a complex sparse matrix (dtype {self.P.dtype})")
+            low = is_low_precision(self.P.dtype)
             P = sp.csr_matrix(self.P, dtype=np.float64)
             P.sum_duplicates()
             S = P.shape[1]
@@ -109,7 +124,9 @@ class TabularMDP:
             A = P.shape[0] // S
             if A == 0:
                 raise ValueError(f"sparse P must have at least one action; got shape {P.shape}")
-            _validate_sparse_rows(P, S, A)
+            _validate_sparse_rows(P, S, A, dist_atol(self.P.dtype, S) if low else DIST_ATOL)
+            if low:  # renormalize each row in float64 (rows are non-empty: they sum to ~1)
+                P = sp.csr_matrix(sp.diags(1.0 / np.asarray(P.sum(axis=1)).ravel()) @ P)
             P.data.setflags(write=False)
             P.indices.setflags(write=False)
             P.indptr.setflags(write=False)
@@ -127,13 +144,15 @@ class TabularMDP:
                 raise ValueError(f"P must have shape (S, A, S) with matching state axes; got {P.shape}")
             if S == 0 or A == 0:
                 raise ValueError(f"P must have at least one state and one action; got shape {P.shape}")
-            check_distribution("P", P)
+            P = as_distribution("P", self.P)
             set_(self, "P", _readonly(P))
             stage_P = P.ndim == 4
 
         # ----- rewards -----
         R = self.R
         if sp.issparse(R):
+            if np.iscomplexobj(R):
+                raise ValueError(f"R must be real, got a complex sparse matrix (dtype {R.dtype})")
             R = sp.csr_matrix(R, dtype=np.float64)
             if R.shape != (S * A, S):
                 raise ValueError(f"sparse R must have shape (S·A, S) = {(S * A, S)}, got {R.shape}")
@@ -172,7 +191,7 @@ class TabularMDP:
             mu0 = as_float_array("mu0", self.mu0, ndim=1)
             if mu0.shape != (S,):
                 raise ValueError(f"mu0 must have shape (S,) = ({S},), got {mu0.shape}")
-            check_distribution("mu0", mu0)
+            mu0 = as_distribution("mu0", self.mu0)
         set_(self, "mu0", _readonly(mu0))
 
         # ----- terminal states -----
@@ -285,8 +304,8 @@ class TabularMDP:
             if self.is_stage_dependent:
                 raise ValueError("this MDP is stage-dependent: pass the stage h")
             return 0
-        if self.horizon is None or not (0 <= h < self.horizon):
-            raise ValueError(f"stage h must lie in [0, {self.horizon}), got {h!r}")
+        if self.horizon is None or isinstance(h, (bool, np.bool_)) or not isinstance(h, (int, np.integer)) or not (0 <= h < self.horizon):
+            raise ValueError(f"stage h must lie in [0, {self.horizon}) (an integer), got {h!r}")
         return int(h)
 
     def expected_next(self, v: np.ndarray, h: int | None = None) -> np.ndarray:
@@ -297,7 +316,7 @@ class TabularMDP:
         References: Puterman (1994), eq. (6.2.2).
         """
         S, A = self.num_states, self.num_actions
-        v = np.asarray(v, dtype=np.float64)
+        v = as_float_array("v", v)
         if v.shape != (S,):
             raise ValueError(f"v must have shape (S,) = ({S},), got {v.shape}")
         if sp.issparse(self.P):
@@ -312,7 +331,7 @@ class TabularMDP:
         Shapes: pi[s, a] -> P_π[s, t]. References: Puterman (1994), §6.1.
         """
         S, A = self.num_states, self.num_actions
-        pi = np.asarray(pi, dtype=np.float64)
+        pi = as_float_array("pi", pi)
         if pi.shape != (S, A):
             raise ValueError(f"pi must have shape (S, A) = ({S}, {A}) here, got {pi.shape}")
         if sp.issparse(self.P):

@@ -261,3 +261,60 @@ def test_many_sparse_terminal_states_are_validated_without_dense_rows() -> None:
     term = np.arange(S) % 2 == 0
     mdp = TabularMDP(P, R, gamma=0.9, terminal=term)
     assert mdp.terminal.sum() == S // 2
+
+
+# ----------------------------------------------------------------------------- complex and float32 input (issue #11 items 11, 21)
+def _float32_chain() -> np.ndarray:
+    """P[s, a, :] = float32(1/7) everywhere: each row sums to 1 + 5.1e-8 in float64."""
+    return np.full((7, 2, 7), 1 / 7, dtype=np.float32)
+
+
+@pytest.mark.parametrize("arg", ["P", "R", "mu0"])
+def test_complex_input_is_refused_by_name(arg: str) -> None:
+    """numpy would drop the imaginary part with only a ComplexWarning; TabularMDP must refuse it."""
+    kw = {"P": np.full((2, 2, 2), 0.5), "R": np.zeros((2, 2)), "gamma": 0.9, "mu0": np.array([0.5, 0.5])}
+    kw[arg] = kw[arg].astype(complex) + (0.5j if arg != "P" else 0.0j)
+    with pytest.raises(ValueError, match=rf"{arg} must be real"):
+        TabularMDP(**kw)
+
+
+@pytest.mark.parametrize("arg", ["P", "R"])
+def test_complex_sparse_input_is_refused_by_name(arg: str) -> None:
+    P = sp.csr_matrix(np.full((4, 2), 0.5))
+    R = sp.csr_matrix(np.zeros((4, 2)))
+    kw = {"P": P, "R": R}
+    kw[arg] = kw[arg].astype(complex)
+    with pytest.raises(ValueError, match=rf"{arg} must be real"):
+        TabularMDP(kw["P"], kw["R"], gamma=0.9)
+
+
+def test_float32_transitions_normalized_in_float32_are_accepted_and_renormalized() -> None:
+    """Rows off by 5e-8 (float32 rounding) exceed the float64 tolerance 1e-8 but are within
+    A · eps(float32); the MDP stores them in float64 with rows summing to 1 at float64 precision."""
+    P32 = _float32_chain()
+    assert abs(float(P32.astype(np.float64)[0, 0].sum()) - 1.0) > 1e-8  # the premise of the test
+    m = TabularMDP(P32, np.zeros((7, 2)), gamma=0.9, mu0=np.full(7, 1 / 7, dtype=np.float32))
+    assert m.P.dtype == np.float64 and m.mu0.dtype == np.float64
+    np.testing.assert_allclose(m.P.sum(axis=-1), 1.0, atol=1e-15)
+    np.testing.assert_allclose(m.mu0.sum(), 1.0, atol=1e-15)
+    np.testing.assert_allclose(m.P, 1 / 7, rtol=1e-15)
+    ms = TabularMDP(sp.csr_matrix(P32.reshape(14, 7)), np.zeros((7, 2)), gamma=0.9)
+    np.testing.assert_allclose(np.asarray(ms.P.sum(axis=1)).ravel(), 1.0, atol=1e-15)
+
+
+def test_float64_rows_off_by_5e_8_are_still_refused_with_the_tolerance_named() -> None:
+    P = _float32_chain().astype(np.float64)
+    with pytest.raises(ValueError, match=r"P\[0, 0, :\] must sum to 1 .*within 1e-08.*float32 rounding"):
+        TabularMDP(P, np.zeros((7, 2)), gamma=0.9)
+    # and a float32 row that is really wrong (off by 1e-3) is refused at its own tolerance
+    bad = _float32_chain()
+    bad[0, 0, 0] += np.float32(1e-3)
+    with pytest.raises(ValueError, match=r"P\[0, 0, :\] must sum to 1"):
+        TabularMDP(bad, np.zeros((7, 2)), gamma=0.9)
+
+
+@pytest.mark.parametrize("h", [1.5, True, "0", -1])
+def test_stage_index_must_be_an_integer_in_range(h) -> None:
+    m = TabularMDP(np.full((3, 2, 2, 2), 0.5), np.zeros((2, 2)), horizon=3)
+    with pytest.raises(ValueError, match="stage h"):
+        m.expected_next(np.zeros(2), h)
