@@ -207,7 +207,7 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="2 dimensions"):
         adv.grpo(_t([1.0, 2.0]))
     with pytest.raises(ValueError, match="bool"):
-        adv.grpo(_t([[1.0, 2.0]]), torch.ones(1, 2))
+        adv.grpo(_t([[1.0, 2.0]]), torch.full((1, 2), 0.5))
     with pytest.raises(ValueError, match="values must have the shape"):
         adv.gae(_t([[1.0, 2.0]]), _t([[1.0]]))
     with pytest.raises(ValueError, match="gamma"):
@@ -229,7 +229,7 @@ def test_every_group_estimator_rejects_bad_inputs(fn):
     with pytest.raises(ValueError, match="rewards must be finite"):
         fn(_t(_NAN_ROW))
     with pytest.raises(ValueError, match="bool"):
-        fn(_t([[1.0, 2.0, 3.0]]), torch.ones(1, 3))
+        fn(_t([[1.0, 2.0, 3.0]]), torch.full((1, 3), 0.5))
     with pytest.raises(ValueError, match="mask must have shape"):
         fn(_t([[1.0, 2.0, 3.0]]), torch.ones(1, 2, dtype=torch.bool))
     with pytest.raises(ValueError, match="valid responses|selects no entries"):
@@ -242,7 +242,7 @@ def test_every_group_estimator_rejects_bad_inputs(fn):
 def test_token_and_weighting_estimators_reject_bad_inputs():
     x = _t([[1.0, 2.0]])
     with pytest.raises(ValueError, match="bool"):
-        adv.gae(x, x, torch.ones(1, 2))
+        adv.gae(x, x, torch.full((1, 2), 0.5))
     with pytest.raises(ValueError, match="rewards must be finite"):
         adv.gae(_t([[float("nan"), 0.0]]), x)
     with pytest.raises(ValueError, match="bootstrap must have shape"):
@@ -262,7 +262,7 @@ def test_token_and_weighting_estimators_reject_bad_inputs():
     with pytest.raises(ValueError, match="step_entropy must be finite"):
         adv.empg_modulate(_t([1.0]), _t([[float("nan"), 0.0]]))
     with pytest.raises(ValueError, match="bool"):
-        adv.empg_modulate(_t([1.0]), x, torch.ones(1, 2))
+        adv.empg_modulate(_t([1.0]), x, torch.full((1, 2), 0.5))
     with pytest.raises(ValueError, match="durations must have the shape"):
         adv.duration_aware_weights(_t([1.0, 2.0]), _t([1.0]))
     with pytest.raises(ValueError, match="durations must be finite"):

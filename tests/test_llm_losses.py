@@ -402,7 +402,7 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="old_logp must have the shape"):
         L.ppo_clip(x, torch.zeros(2, 4, dtype=torch.float64), x)
     with pytest.raises(ValueError, match="bool"):
-        L.ppo_clip(x, x, x, torch.ones(2, 3))
+        L.ppo_clip(x, x, x, torch.full((2, 3), 0.5))
     with pytest.raises(ValueError, match="mask must have shape"):
         L.ppo_clip(x, x, x, torch.ones(2, 2, dtype=torch.bool))
     with pytest.raises(ValueError, match="dual_clip must be > 1"):
@@ -499,7 +499,7 @@ def test_kl_loss_and_kl_reward_validate_the_reference():
     with pytest.raises(ValueError, match="estimator"):
         L.kl_loss(x, x, beta=1.0, estimator="k4")
     with pytest.raises(ValueError, match="bool"):
-        L.kl_loss(x, x, torch.ones(2, 3), beta=1.0)
+        L.kl_loss(x, x, torch.full((2, 3), 0.5), beta=1.0)
     with pytest.raises(ValueError, match="ref_logp must be a torch.Tensor"):
         L.kl_reward(x, x, [[0.0]], beta=1.0)
     with pytest.raises(ValueError, match="ref_logp must have the shape"):

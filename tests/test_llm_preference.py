@@ -146,7 +146,7 @@ def test_more_bad_inputs_raise():
     with pytest.raises(ValueError, match="2 dimensions|1 dimensions"):
         P.dpo_loss(torch.zeros(1, 1, dtype=torch.float64), x, x, x, 0.1)
     with pytest.raises(ValueError, match="bool"):
-        P.ld_dpo_logps(torch.zeros(1, 2, dtype=torch.float64), torch.ones(1, 2), torch.tensor([1]), alpha=0.5)
+        P.ld_dpo_logps(torch.zeros(1, 2, dtype=torch.float64), torch.full((1, 2), 0.5), torch.tensor([1]), alpha=0.5)
     with pytest.raises(ValueError, match="alpha must lie in"):
         P.ld_dpo_logps(torch.zeros(1, 2, dtype=torch.float64), None, torch.tensor([1]), alpha=1.5)
     with pytest.raises(ValueError, match="public_length"):

@@ -1,14 +1,28 @@
 """rlref.llm: the seed papers' language-model objectives as composable torch functions.
 
 Requires the ``llm`` extra (torch). The rest of rlref never imports this package eagerly.
-Submodules are loaded on first attribute access, so ``import rlref.llm`` stays cheap:
+Submodules are loaded on first attribute access, so ``import rlref.llm`` stays cheap.
 
-* :mod:`rlref.llm.logprobs`   — token log-probs / entropies from logits or hidden states (chunked).
-* :mod:`rlref.llm.advantages` — GRPO, Dr. GRPO, RLOO, REINFORCE++, GAE, T-PPO, DRPO, IGPO, EMPG, ...
-* :mod:`rlref.llm.losses`     — PPO clip (clip-higher, dual clip), KL estimators, entropy regularizers.
-* :mod:`rlref.llm.rewards`    — length and efficiency rewards, decoding-side logits processors.
-* :mod:`rlref.llm.preference` — DPO, IPO, RPO, XPO, LD-DPO, INPO, SPO, RTO.
-* :mod:`rlref.llm.tokentree`  — the token-tree bridge to the exact tabular optima.
+The core (what every recipe builds on):
+
+* :mod:`rlref.llm.logprobs`    — token log-probs / entropies from logits or hidden states (chunked).
+* :mod:`rlref.llm.divergences` — the one place for tensor divergences: k1/k2/k3 KL estimators,
+  exact categorical KL, TV.
+* :mod:`rlref.llm.losses`      — aggregation, the PPO clip (clip-higher, dual clip), KL losses and penalties.
+* :mod:`rlref.llm.advantages`  — GRPO, Dr. GRPO, RLOO, REINFORCE++, group-mean/batch-std, GAE, T-PPO's EGAE.
+
+One module per family of seed-paper objectives (a paper's code is in one place):
+
+* :mod:`rlref.llm.entropy`     — entropy control: entropy bonus, SIREN, EPO, AEPO, Lp-Reg, T1.
+* :mod:`rlref.llm.length`      — length and efficiency: DLER, TLDR, Kimi k1.5, DAPO overlong, cosine,
+  GRPO-λ, HAPO, Train-Long-Think-Short, s1 budget forcing, DRPO, APO, GUI-G1
+  (:mod:`rlref.llm.rewards` re-exports its rewards under their first names).
+* :mod:`rlref.llm.preference`  — DPO, IPO, RPO, XPO, LD-DPO, INPO, SPO, RTO.
+* :mod:`rlref.llm.reference`   — regularization toward a reference/demonstration: demonstration-regularized
+  RL, χ² occupancy regularization (correlated proxies).
+* :mod:`rlref.llm.agents`      — multi-turn agents: IGPO, EMPG, duration-aware updates.
+
+And :mod:`rlref.llm.tokentree`, the token-tree bridge to the exact tabular optima.
 """
 
 from __future__ import annotations
@@ -16,10 +30,26 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-__all__ = ["logprobs", "advantages", "losses", "rewards", "preference", "tokentree"]
+__all__ = [
+    "logprobs",
+    "divergences",
+    "losses",
+    "advantages",
+    "entropy",
+    "length",
+    "rewards",
+    "preference",
+    "reference",
+    "agents",
+    "tokentree",
+]
 
 
 def __getattr__(name: str) -> ModuleType:
     if name in __all__:
         return importlib.import_module(f"rlref.llm.{name}")
     raise AttributeError(f"module 'rlref.llm' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(__all__) | {"__doc__", "__name__", "__all__"})

@@ -35,6 +35,7 @@ from scipy.special import logsumexp
 from torch import nn
 
 from rlref._checks import as_float_array, check_distribution, check_finite, check_positive
+from rlref.divergences import total_variation
 from rlref.llm.logprobs import token_logprobs
 from rlref.tokentree import TokenTree
 
@@ -349,12 +350,16 @@ def terminal_rewards(tt: TreeTensors, reward: np.ndarray | torch.Tensor) -> torc
 
 
 def tv_distance(p: np.ndarray, q: np.ndarray) -> float:
-    """Total variation ``½ Σ_y |p(y) − q(y)|`` between two distributions over responses."""
+    """Total variation ``½ Σ_y |p(y) − q(y)|`` between two distributions over responses.
+
+    Delegates to :func:`rlref.divergences.total_variation` (the one TV of the library), which
+    validates both as distributions.
+    """
     p = as_float_array("p", p, ndim=1)
     q = as_float_array("q", q, ndim=1)
     if p.shape != q.shape:
         raise ValueError(f"p and q must have the same shape, got {p.shape} and {q.shape}")
-    return 0.5 * float(np.abs(p - q).sum())
+    return float(total_variation(p, q))
 
 
 # ----------------------------------------------------------------------------- pathwise KL losses

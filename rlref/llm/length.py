@@ -1,0 +1,500 @@
+"""Length and efficiency of reasoning: rewards, shaping, budgets and decoding-side controls.
+
+One module for the length-efficiency family of seed papers (titles from the seed list):
+
+* Liu et al. (2025), "DLER: Doing Length pEnalty Right" — :func:`dler_truncation_reward`,
+  :func:`dler_difficulty_budgets`, :func:`dler_batch_normalized`.
+* "Towards Efficient Reasoning for Small Models: Temperature Scaling and TLDR" —
+  :func:`tldr_budget_reward`, :class:`EndOfThinkingScaling`.
+* Kimi Team (2025), "Kimi k1.5: Scaling Reinforcement Learning with LLMs" — :func:`kimi_length_reward`.
+* Yu et al. (2025), "DAPO" — :func:`dapo_overlong_penalty`.
+* Yeo et al. (2025), "Demystifying Long Chain-of-Thought Reasoning in LLMs" — :func:`cosine_length_reward`.
+* "GRPO-λ: Stable and Efficient RL for Reasoning with Length-Penalty Switching" — :func:`grpo_lambda_reward`.
+* Huang et al. (2025), "HAPO: Training Language Models to Reason Concisely via History-Aware Policy
+  Optimization" — :class:`HistoryAwareReward`.
+* Hammoud et al. (2025), "Train Long, Think Short: Curriculum Learning for Efficient Reasoning" —
+  :func:`curriculum_budget`, :func:`budget_reward`.
+* Muennighoff et al. (2025), "s1: Simple test-time scaling" — :class:`BudgetForcing`.
+* Li, Chen, Lin, Yang (2025), "DRPO: Efficient Reasoning via Decoupled Reward Policy Optimization" —
+  :func:`drpo_weights`.
+* "APO: Enhancing Reasoning Ability of MLLMs via Asymmetric Policy Optimization" —
+  :func:`apo_dads_kl_weights`, :func:`apo_stcr_penalty`.
+* Zhou et al. (2025), "GUI-G1: Understanding R1-Zero-Like Training for Visual Grounding in GUI
+  Agents" — :func:`gui_g1_difficulty_weights`.
+
+Rewards take ``lengths[B, G]`` (response lengths in tokens, > 0; float or integer) and
+``correct[B, G]`` (bool) per group of G responses to a prompt, and return ``[B, G]`` float rewards
+(in torch's default dtype for integer lengths). Where a paper's exact constants were not available
+the functional form is stated and marked "derived here".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from rlref.llm._checks import (
+    check_bool_tensor,
+    check_finite_tensor,
+    check_float_tensor,
+    check_group_rewards,
+    check_lengths,
+    check_nonnegative_scalar,
+    check_positive_scalar,
+    check_probability,
+    check_unit_interval_tensor,
+)
+from rlref.llm._ops import flat_group, masked_mean, masked_std, safe_div
+
+__all__ = [
+    "dler_truncation_reward",
+    "dler_difficulty_budgets",
+    "dler_batch_normalized",
+    "tldr_budget_reward",
+    "kimi_length_reward",
+    "dapo_overlong_penalty",
+    "cosine_length_reward",
+    "grpo_lambda_reward",
+    "HistoryAwareReward",
+    "curriculum_budget",
+    "budget_reward",
+    "EndOfThinkingScaling",
+    "BudgetForcing",
+    "drpo_weights",
+    "apo_dads_kl_weights",
+    "apo_stcr_penalty",
+    "gui_g1_difficulty_weights",
+]
+
+
+def _lc(lengths: object, correct: object) -> tuple[torch.Tensor, torch.Tensor]:
+    """lengths[B, G] (float or integer token counts, > 0) and correct[B, G] (bool)."""
+    ln = check_lengths("lengths", lengths, ndim=2)
+    if ln.shape[1] == 0:
+        raise ValueError(f"lengths must have at least one response per group, got shape {tuple(ln.shape)}")
+    return ln, check_bool_tensor("correct", correct, ln.shape)
+
+
+def _budget(name: str, budget: object, b: int, like: torch.Tensor) -> torch.Tensor:
+    if isinstance(budget, torch.Tensor):
+        bt = check_float_tensor(name, budget, ndim=1)
+        if bt.shape[0] != b or not bool((bt > 0).all()) or not bool(torch.isfinite(bt).all()):
+            raise ValueError(f"{name} must be positive and finite with shape [{b}], got {bt.tolist() if bt.numel() <= 8 else tuple(bt.shape)}")
+        return bt.to(like.dtype).unsqueeze(1)
+    return torch.full((b, 1), check_positive_scalar(name, budget), dtype=like.dtype, device=like.device)
+
+
+def dler_truncation_reward(lengths: torch.Tensor, correct: torch.Tensor, budget: float | torch.Tensor) -> torch.Tensor:
+    """DLER's truncation length penalty: r = 1[correct] · 1[L ≤ budget].
+
+    A response longer than the budget (per prompt if ``budget`` is a [B] tensor) is truncated and
+    earns 0 whatever its answer. Pair with ``dler_batch_normalized`` advantages and clip-higher.
+
+    Shapes: lengths[B, G], correct[B, G], budget scalar or [B] -> [B, G].
+
+    References: Liu et al. (2025), "DLER: Doing Length pEnalty Right", Sec. 3 (truncation penalty).
+    """
+    ln, c = _lc(lengths, correct)
+    bud = _budget("budget", budget, ln.shape[0], ln)
+    return (c & (ln <= bud)).to(ln.dtype)
+
+
+def dler_difficulty_budgets(group_accuracy: torch.Tensor, *, base_budget: float, min_budget: float) -> torch.Tensor:
+    """Difficulty-aware DLER budgets: tighter truncation on easier prompts.
+
+    B_q = base − acc_q · (base − min): a prompt solved by every sample gets the minimum budget, an
+    unsolved one the base budget. The linear interpolation is derived here.
+
+    Shapes: group_accuracy[B] in [0, 1] -> budgets[B].
+
+    References: DLER (2025), Sec. 5 (Difficulty-Aware DLER).
+    """
+    acc = check_unit_interval_tensor("group_accuracy", group_accuracy, ndim=1)
+    hi = check_positive_scalar("base_budget", base_budget)
+    lo = check_positive_scalar("min_budget", min_budget)
+    if lo > hi:
+        raise ValueError(f"min_budget must be <= base_budget, got {min_budget!r} > {base_budget!r}")
+    return hi - acc * (hi - lo)
+
+
+def tldr_budget_reward(lengths: torch.Tensor, correct: torch.Tensor, budget: float | torch.Tensor, *,
+                       penalty: float = 1.0) -> torch.Tensor:
+    """TLDR's length-regularized reward under a requested budget level (short / medium / long).
+
+    r = 1[correct] − penalty · max(0, L − B)/B, with B the budget of the level requested in the prompt
+    (per prompt when ``budget`` is a [B] tensor), so one model learns several length levels. The
+    relative-overshoot form is derived here.
+
+    Shapes: lengths[B, G], correct[B, G], budget scalar or [B] -> [B, G].
+
+    References: "Towards Efficient Reasoning for Small Models: Temperature Scaling and TLDR" (2025),
+    Sec. 4 (multi-level length control).
+    """
+    ln, c = _lc(lengths, correct)
+    bud = _budget("budget", budget, ln.shape[0], ln)
+    p = check_nonnegative_scalar("penalty", penalty)
+    return c.to(ln.dtype) - p * torch.relu(ln - bud) / bud
+
+
+def kimi_length_reward(lengths: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
+    """Kimi k1.5's length penalty within a group.
+
+    λ_i = 0.5 − (L_i − min L)/(max L − min L);  reward = λ_i if correct, min(0, λ_i) if not
+    (λ = 0 for a group whose lengths are all equal). Added to the correctness reward.
+
+    Shapes: lengths[B, G], correct[B, G] -> [B, G].
+
+    References: Kimi Team (2025), "Kimi k1.5: Scaling Reinforcement Learning with LLMs", Sec. 2.3.3 (length penalty).
+    """
+    ln, c = _lc(lengths, correct)
+    lo = ln.amin(dim=1, keepdim=True)
+    hi = ln.amax(dim=1, keepdim=True)
+    span = hi - lo
+    lam = torch.where(span > 0, 0.5 - (ln - lo) / torch.where(span > 0, span, torch.ones_like(span)), torch.zeros_like(ln))
+    return torch.where(c, lam, torch.clamp(lam, max=0.0))
+
+
+def dapo_overlong_penalty(lengths: torch.Tensor, *, max_length: float, cache_length: float) -> torch.Tensor:
+    """DAPO's soft overlong punishment.
+
+    R(L) = 0 if L ≤ L_max − L_cache; (L_max − L_cache − L)/L_cache if L_max − L_cache < L ≤ L_max; −1 if L > L_max.
+
+    Shapes: lengths[...] -> [...].
+
+    References: Yu et al. (2025), "DAPO: An Open-Source LLM Reinforcement Learning System at Scale", eq. (13).
+    """
+    ln = check_lengths("lengths", lengths)
+    lmax = check_positive_scalar("max_length", max_length)
+    cache = check_positive_scalar("cache_length", cache_length)
+    if cache > lmax:
+        raise ValueError(f"cache_length must be <= max_length, got {cache_length!r} > {max_length!r}")
+    soft = (lmax - cache - ln) / cache
+    return torch.where(ln <= lmax - cache, torch.zeros_like(ln), torch.where(ln <= lmax, soft, -torch.ones_like(ln)))
+
+
+def cosine_length_reward(lengths: torch.Tensor, correct: torch.Tensor, *, max_length: float, r_correct_short: float = 2.0,
+                         r_correct_long: float = 1.0, r_wrong_short: float = -10.0, r_wrong_long: float = 0.0,
+                         r_exceed: float = -10.0) -> torch.Tensor:
+    """Cosine length-scaled reward.
+
+    CosFn(L) = η_min + ½ (η_max − η_min)(1 + cos(π L / L_max)), which decays from η_max at L = 0 to
+    η_min at L = L_max. Correct: η_max = r_correct_short, η_min = r_correct_long (shorter correct is
+    better); wrong: η_max = r_wrong_short, η_min = r_wrong_long (longer wrong is penalized less, so
+    the model keeps thinking when unsure); L > L_max: r_exceed.
+
+    Shapes: lengths[B, G], correct[B, G] -> [B, G].
+
+    References: Yeo et al. (2025), "Demystifying Long Chain-of-Thought Reasoning in LLMs", eq. (1);
+    used in Dang & Ngo (2025), "Reinforcement Learning for Reasoning in Small LLMs".
+    """
+    ln, c = _lc(lengths, correct)
+    lmax = check_positive_scalar("max_length", max_length)
+    cosw = 0.5 * (1.0 + torch.cos(math.pi * torch.clamp(ln, max=lmax) / lmax))
+    rc = r_correct_long + (r_correct_short - r_correct_long) * cosw
+    rw = r_wrong_long + (r_wrong_short - r_wrong_long) * cosw
+    out = torch.where(c, rc, rw)
+    return torch.where(ln > lmax, torch.full_like(out, float(r_exceed)), out)
+
+
+def grpo_lambda_reward(correct: torch.Tensor, length_rewards: torch.Tensor, *, threshold: float = 0.5) -> torch.Tensor:
+    """GRPO-λ's switch on the group's correctness ratio.
+
+    If the fraction of correct responses in the group is ≥ threshold, use the length-penalized reward
+    (``length_rewards``, e.g. ``kimi_length_reward`` + correctness); otherwise fall back to the plain
+    0/1 correctness reward, so that a struggling prompt is never pushed toward shorter reasoning.
+
+    Shapes: correct[B, G] bool, length_rewards[B, G] -> [B, G].
+
+    References: "GRPO-λ: Stable and Efficient RL for Reasoning with Length-Penalty Switching" (2025), Sec. 3.
+    """
+    lr = check_float_tensor("length_rewards", length_rewards, ndim=2)
+    check_finite_tensor("length_rewards", lr)
+    check_bool_tensor("correct", correct, lr.shape)
+    th = check_probability("threshold", threshold)
+    ratio = correct.to(lr.dtype).mean(dim=1, keepdim=True)
+    return torch.where(ratio >= th, lr, correct.to(lr.dtype))
+
+
+@dataclass
+class HistoryAwareReward:
+    """HAPO's history-aware length reward (per-prompt state kept across training steps).
+
+    State: h_q = minimum length of a correct response seen so far for prompt q (None until one is).
+    f(L, h) = cos(min(π/2 · L/h, π)) ∈ [−1, 1] (1 at L = 0, 0 at L = h, −1 for L ≥ 2h).
+    Length reward: correct -> f; incorrect -> min(f, 0) (short wrong answers are not punished);
+    no history yet -> 0. Total reward = 1[correct] + w · length reward. After scoring a step,
+    ``update`` lowers h_q to the shortest correct length of that step.
+
+    References: Huang et al. (2025), "HAPO: Training Language Models to Reason Concisely via
+    History-Aware Policy Optimization", Sec. 3, eqs. (2)-(4).
+    """
+
+    weight: float = 1.0
+    history: dict[object, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_nonnegative_scalar("weight", self.weight)
+
+    def length_reward(self, prompt_id: object, lengths: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
+        """Length reward for one prompt's responses (lengths[G], correct[G]) against the stored history."""
+        ln = check_lengths("lengths", lengths, ndim=1)
+        check_bool_tensor("correct", correct, ln.shape)
+        ln, c = _lc(ln.unsqueeze(0), correct.unsqueeze(0))
+        ln, c = ln[0], c[0]
+        h = self.history.get(prompt_id)
+        if h is None:
+            return torch.zeros_like(ln)
+        f = torch.cos(torch.clamp(0.5 * math.pi * ln / h, max=math.pi))
+        return torch.where(c, f, torch.clamp(f, max=0.0))
+
+    def __call__(self, prompt_id: object, lengths: torch.Tensor, correct: torch.Tensor, *, update: bool = True) -> torch.Tensor:
+        """Total reward 1[correct] + w·length_reward, then (by default) update the history."""
+        lr = self.length_reward(prompt_id, lengths, correct)  # validates lengths and correct first
+        r = correct.to(lr.dtype) + self.weight * lr
+        if update:
+            self.update(prompt_id, lengths, correct)
+        return r
+
+    def update(self, prompt_id: object, lengths: torch.Tensor, correct: torch.Tensor) -> None:
+        """h_q <- min(h_q, shortest correct length of this step)."""
+        if bool(correct.any()):
+            m = float(lengths[correct].min())
+            old = self.history.get(prompt_id)
+            self.history[prompt_id] = m if old is None else min(old, m)
+
+
+def curriculum_budget(step: int, total_steps: int, *, initial_budget: float, final_budget: float,
+                      schedule: str = "exponential") -> float:
+    """"Train Long, Think Short" budget curriculum: start generous, tighten over training.
+
+    exponential: B(k) = B_0 · (B_K/B_0)^{k/K};  linear: B(k) = B_0 + (B_K − B_0) k/K.
+
+    References: Hammoud et al. (2025), "Train Long, Think Short: Curriculum Learning for Efficient
+    Reasoning", Sec. 3 (budget decay schedules).
+    """
+    if total_steps < 1 or not 0 <= step <= total_steps:
+        raise ValueError(f"need 0 <= step <= total_steps and total_steps >= 1, got step={step}, total_steps={total_steps}")
+    b0 = check_positive_scalar("initial_budget", initial_budget)
+    bk = check_positive_scalar("final_budget", final_budget)
+    frac = step / total_steps
+    if schedule == "exponential":
+        return b0 * (bk / b0) ** frac
+    if schedule == "linear":
+        return b0 + (bk - b0) * frac
+    raise ValueError(f"schedule must be 'exponential' or 'linear', got {schedule!r}")
+
+
+def budget_reward(lengths: torch.Tensor, correct: torch.Tensor, budget: float, *, w_correct: float = 1.0,
+                  w_length: float = 0.5) -> torch.Tensor:
+    """Correctness plus length efficiency under the current curriculum budget.
+
+    r = w_c · 1[correct] + w_ℓ · 1[correct] · max(0, 1 − L/B): a correct answer earns more the further
+    it stays under budget, an over-budget one earns only correctness. Form derived here.
+
+    Shapes: lengths[B, G], correct[B, G] -> [B, G].
+
+    References: "Train Long, Think Short" (2025), Sec. 3 (reward with correctness and length terms).
+    """
+    ln, c = _lc(lengths, correct)
+    b = check_positive_scalar("budget", budget)
+    cf = c.to(ln.dtype)
+    return w_correct * cf + w_length * cf * torch.relu(1.0 - ln / b)
+
+
+class EndOfThinkingScaling:
+    """TLDR's temperature scaling of the end-of-thinking token (a logits processor).
+
+    z'[eot] = z[eot] + log(s), i.e. the end-of-thinking token's unnormalized probability is multiplied by
+    s = 1/temperature (s > 1 stops thinking earlier, s < 1 later); the other logits are unchanged.
+    Callable as ``processor(logits)`` with logits[..., V] (returns a new tensor).
+
+    References: "Towards Efficient Reasoning for Small Models: Temperature Scaling and TLDR" (2025),
+    Sec. 3 (temperature scaling of the stopping token).
+    """
+
+    def __init__(self, eot_id: int, temperature: float) -> None:
+        if not isinstance(eot_id, int) or eot_id < 0:
+            raise ValueError(f"eot_id must be a non-negative int, got {eot_id!r}")
+        self.eot_id = eot_id
+        self.temperature = check_positive_scalar("temperature", temperature)
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        z = check_float_tensor("logits", logits)
+        if self.eot_id >= z.shape[-1]:
+            raise ValueError(f"eot_id {self.eot_id} is outside the vocabulary of size {z.shape[-1]}")
+        out = z.clone()
+        out[..., self.eot_id] = out[..., self.eot_id] - math.log(self.temperature)
+        return out
+
+
+class BudgetForcing:
+    """s1's budget forcing as a logits processor over the thinking phase.
+
+    With n thinking tokens generated so far: n < min_tokens -> the end-of-thinking token is suppressed
+    (logit −inf; with ``wait_id`` the model is instead forced to emit "Wait", as s1 appends it);
+    n ≥ max_tokens -> the end-of-thinking token is forced (all other logits −inf); otherwise unchanged.
+
+    References: Muennighoff et al. (2025), "s1: Simple test-time scaling", Sec. 3.1 (budget forcing).
+    """
+
+    def __init__(self, eot_id: int, *, min_tokens: int = 0, max_tokens: int | None = None, wait_id: int | None = None) -> None:
+        if not isinstance(eot_id, int) or eot_id < 0:
+            raise ValueError(f"eot_id must be a non-negative int, got {eot_id!r}")
+        if wait_id is not None and (not isinstance(wait_id, int) or wait_id < 0 or wait_id == eot_id):
+            raise ValueError(f"wait_id must be a non-negative int other than eot_id, got {wait_id!r}")
+        if min_tokens < 0 or (max_tokens is not None and max_tokens < min_tokens):
+            raise ValueError(f"need 0 <= min_tokens <= max_tokens, got {min_tokens!r}, {max_tokens!r}")
+        self.eot_id, self.min_tokens, self.max_tokens, self.wait_id = eot_id, min_tokens, max_tokens, wait_id
+
+    def __call__(self, logits: torch.Tensor, num_thinking_tokens: torch.Tensor) -> torch.Tensor:
+        """logits[B, V], num_thinking_tokens[B] (int) -> processed logits[B, V]."""
+        z = check_float_tensor("logits", logits, ndim=2)
+        n = num_thinking_tokens
+        if not isinstance(n, torch.Tensor) or n.shape != (z.shape[0],) or torch.is_floating_point(n):
+            raise ValueError(f"num_thinking_tokens must be an integer tensor of shape [{z.shape[0]}]")
+        vocab = z.shape[-1]
+        for name, tok in (("eot_id", self.eot_id), ("wait_id", self.wait_id)):
+            if tok is not None and tok >= vocab:
+                raise ValueError(f"{name} {tok} is outside the vocabulary of size {vocab}")
+        out = z.clone()
+        neg = torch.full_like(out[0], -float("inf"))
+        onehot_eot = neg.clone()
+        onehot_eot[self.eot_id] = 0.0
+        for b in range(z.shape[0]):
+            k = int(n[b])
+            if self.max_tokens is not None and k >= self.max_tokens:
+                out[b] = onehot_eot
+            elif k < self.min_tokens:
+                if self.wait_id is not None and int(torch.argmax(z[b])) == self.eot_id:
+                    out[b] = neg.clone()
+                    out[b, self.wait_id] = 0.0
+                else:
+                    out[b, self.eot_id] = -float("inf")
+        return out
+
+
+# ----------------------------------------------------------------------------- DLER / DRPO advantages and weights
+
+
+def dler_batch_normalized(rewards: torch.Tensor, mask: torch.Tensor | None = None, *, eps: float = 1e-6) -> torch.Tensor:
+    """DLER's batch-wise reward normalization.
+
+    Ã_i = r_i − mean_g(r) (group baseline), then A_i = (Ã_i − mean_batch(Ã)) / (std_batch(Ã) + eps)
+    over all valid responses in the batch. Groups whose rewards are all equal contribute Ã = 0 and
+    get A = 0 (they are excluded from the batch statistics, as dynamic sampling would drop them).
+
+    Shapes: rewards[B, G], mask[B, G] -> [B, G]. If every group is flat, returns zeros.
+
+    References: Liu et al. (2025), "DLER: Doing Length pEnalty Right", Sec. 3.1 (batch-wise reward
+    normalization, the REINFORCE++-baseline form); exclusion of flat groups derived here.
+    """
+    e = check_nonnegative_scalar("eps", eps)
+    r, m = check_group_rewards(rewards, mask)
+    active = m & ~flat_group(r, m)
+    if not bool(active.any()):
+        return torch.zeros_like(r)
+    centered = r - masked_mean(r, m, dim=1)
+    adv = safe_div(centered - masked_mean(centered, active), masked_std(centered, active, dim=None, unbiased=False), e)
+    return torch.where(active, adv, torch.zeros_like(adv))
+
+
+def drpo_weights(
+    length_rewards: torch.Tensor,
+    correct: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    lam: float = 1.0,
+) -> torch.Tensor:
+    """DRPO's decoupled per-response weights (the closed-form positive distribution).
+
+    DRPO replaces the positive-data distribution of the discriminative objective by
+    P*(o|q) ∝ π_old(o|q) · 1[o correct] · exp(r_l(o)/λ), the maximizer of E_P[r_l] − λ·KL(P ‖ π_old⁺).
+    With responses sampled from π_old, self-normalized importance weights give
+    w_i = exp(r_l,i/λ) / Σ_{j correct} exp(r_l,j/λ) for correct i (Σ w = 1, all > 0 — a correct
+    response is never pushed down, however long), and w_i = −1/n_neg for incorrect i.
+    The surrogate Σ_i w_i · s_θ(o_i) is the decoupled objective's gradient weighting.
+    A group with no correct (or no incorrect) responses gives zeros on that side.
+
+    Shapes: length_rewards[B, G], correct[B, G] (bool), mask[B, G] -> weights[B, G].
+    Raises ValueError if lam <= 0.
+
+    References: Li, Chen, Lin, Yang (2025), "DRPO: Efficient Reasoning via Decoupled Reward Policy
+    Optimization", Sec. 4 (closed-form P*); the per-sample weights are derived here.
+    """
+    lmb = check_positive_scalar("lam", lam)
+    r, m = check_group_rewards(length_rewards, mask)
+    check_bool_tensor("correct", correct, r.shape)
+    pos = m & correct
+    neg = m & ~correct
+    logits = torch.where(pos, r / lmb, torch.full_like(r, -float("inf")))
+    any_pos = pos.any(dim=1, keepdim=True)
+    w_pos = torch.softmax(torch.where(any_pos, logits, torch.zeros_like(logits)), dim=1)
+    w_pos = torch.where(pos, w_pos, torch.zeros_like(w_pos))
+    n_neg = neg.sum(dim=1, keepdim=True).clamp(min=1).to(r.dtype)
+    return torch.where(pos, w_pos, torch.where(neg, -1.0 / n_neg, torch.zeros_like(r)))
+
+
+
+
+# ----------------------------------------------------------------------------- APO, GUI-G1
+
+
+def gui_g1_difficulty_weights(difficulty: torch.Tensor, *, alpha: float = 1.0) -> torch.Tensor:
+    """GUI-G1's difficulty-aware scaling of per-sample advantages.
+
+    w_i = d_i^α / mean_j d_j^α  (batch mean 1), to multiply advantages so that hard samples (large d,
+    e.g. a small relative target box) are not under-optimized; GUI-G1 pairs it with a constant
+    length normalizer (``aggregation="constant"``) instead of GRPO's 1/|o|. The mean-1
+    normalization is derived here.
+
+    Shapes: difficulty[B] (> 0) -> [B].
+
+    References: Zhou et al. (2025), "GUI-G1: Understanding R1-Zero-Like Training for Visual Grounding
+    in GUI Agents", Sec. 4.3 (policy update: length normalization and difficulty-aware scaling).
+    """
+    d = check_float_tensor("difficulty", difficulty, ndim=1)
+    check_finite_tensor("difficulty", d)
+    if d.numel() == 0 or bool((d <= 0).any()):
+        raise ValueError("difficulty must be a non-empty tensor of positive numbers")
+    a = check_nonnegative_scalar("alpha", alpha)
+    w = d**a
+    return w / w.mean()
+
+
+def apo_dads_kl_weights(group_accuracy: torch.Tensor, *, beta: float) -> torch.Tensor:
+    """APO's Difficulty-Adaptive Divergence Shaping for positive samples.
+
+    β_q = β · acc_q: the KL weight of a prompt's correct responses grows with the group's accuracy
+    (easy prompts stay close to the reference; on hard prompts a rare success may move far).
+    The linear form is derived here.
+
+    Shapes: group_accuracy[B] in [0, 1] -> [B].
+
+    References: "APO: Enhancing Reasoning Ability of MLLMs via Asymmetric Policy Optimization"
+    (2025), Sec. 3.2 (DADS).
+    """
+    b = check_positive_scalar("beta", beta)
+    acc = check_unit_interval_tensor("group_accuracy", group_accuracy, ndim=1)
+    return b * acc
+
+
+def apo_stcr_penalty(lengths: torch.Tensor, correct: torch.Tensor, *, coef: float) -> torch.Tensor:
+    """APO's Suboptimal Trajectory Complexity Regularization for negative samples.
+
+    For an incorrect response of length L in a group with mean length L̄:
+    penalty = −coef · clip((L − L̄)/L̄, 0, 1); correct responses get 0 (added to the reward, it
+    discourages overlong wrong answers without touching correct ones). Form derived here.
+
+    Shapes: lengths[B, G] (> 0), correct[B, G] bool -> [B, G].
+
+    References: APO (2025), Sec. 3.3 (STCR).
+    """
+    c = check_nonnegative_scalar("coef", coef)
+    ln, correct = _lc(lengths, correct)
+    mean = ln.mean(dim=1, keepdim=True)
+    pen = -c * torch.clamp((ln - mean) / mean, 0.0, 1.0)
+    return torch.where(correct, torch.zeros_like(pen), pen)
+
+
