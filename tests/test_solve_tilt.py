@@ -55,3 +55,10 @@ def test_greedy_limit_rejects_bad_tie_tol(tie_tol):
 def test_soft_greedy_at_beta_zero_points_to_greedy_limit():
     with pytest.raises(ValueError, match="greedy_limit"):
         rs.soft_greedy(np.zeros(3), None, 0.0)
+
+
+def test_subnormal_beta_gives_the_argmax_limit_without_overflow_warnings():
+    """β = 1e-310: (q − max)/β overflows to −inf, which is the exact limit (no RuntimeWarning, no NaN)."""
+    q = np.array([0.0, 1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(rs.soft_greedy(q, None, 1e-310), [0.0, 0.0, 0.0, 1.0])
+    assert rs.soft_value(q, None, 1e-310) == pytest.approx(3.0, abs=1e-300)

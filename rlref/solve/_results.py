@@ -3,6 +3,10 @@
 Shapes: discounted ``values[s]``, ``q[s, a]``, ``policy[s, a]``; finite horizon
 ``values[h, s]``, ``q[h, s, a]``, ``policy[h, s, a]`` for stages ``h = 0, ..., H-1``
 (the value after the last stage, ``V_H = 0``, is not stored).
+
+Field order is shared: ``values, q, policy`` first, then the method-specific fields (``beta``
+right after ``policy`` where there is one), then the certificates, then ``objective`` and the
+bookkeeping (``method``, ``reason`` / ``status``, ``backend``). Build them by keyword.
 """
 
 from __future__ import annotations
@@ -21,35 +25,38 @@ class EvaluationResult:
     Attributes:
       values: V^π, shape (S,) or (H, S).
       q: Q^π = r + γ P V^π, shape (S, A) or (H, S, A).
-      advantage: A^π = Q^π − V^π, shape of ``q`` (Σ_a π(a|s) A^π(s, a) = 0).
       policy: the evaluated policy, shape (S, A) or (H, S, A) (a stationary policy is
         broadcast over stages for a finite horizon).
+      advantage: A^π = Q^π − V^π, shape of ``q`` (Σ_a π(a|s) A^π(s, a) = 0).
       objective: J(π) = Σ_s μ0(s) V^π(s) (stage 0 for a finite horizon).
     """
 
     values: np.ndarray
     q: np.ndarray
-    advantage: np.ndarray
     policy: np.ndarray
+    advantage: np.ndarray
     objective: float
 
 
 @dataclass(frozen=True, eq=False)
 class PlanningResult:
-    """The output of value / policy / modified policy iteration.
+    """The output of value / policy / modified policy iteration and of :func:`rlref.solve.optimal`.
 
     Attributes:
-      values: the value estimate (exact V* for policy iteration up to the linear solve;
-        for value iteration V_{k+1} = T V_k), shape (S,) or (H, S).
+      values: the value estimate, shape (S,) or (H, S): V_{k+1} = T V_k (sup-norm certificate),
+        the midpoint of the MacQueen-Porteus interval (span certificate), V^π (exact policy
+        iteration) or exact V* (backward induction).
       q: Q = r + γ P V_k, the Q-function the policy is greedy for, shape (S, A) or (H, S, A).
       policy: the returned (greedy) policy, shape (S, A) or (H, S, A).
       iterations: number of sweeps (Bellman backups or improvement steps).
       bellman_residual: ‖T V_k − V_k‖_∞ ≥ 0 for the last iterate V_k (0 for backward induction).
       suboptimality_bound: a certified upper bound on ‖V^π − V*‖_∞ ≥ 0 for the returned policy π
-        (a bound on V* − V^π, which is ≥ 0 componentwise).
+        (a bound on V* − V^π, which is ≥ 0 componentwise); it also bounds ‖values − V*‖_∞.
+      value_error_bound: a certified bound on ‖values − V*‖_∞ (≤ suboptimality_bound up to ties).
       converged: whether the stopping rule was met before ``max_iter``.
       objective: Σ_s μ0(s) values(s) (stage 0 for a finite horizon).
-      method: the algorithm's name.
+      method: the algorithm that ran.
+      reason: why it ran (set by ``optimal(method="auto")``; otherwise the certificate used).
     """
 
     values: np.ndarray
@@ -58,9 +65,11 @@ class PlanningResult:
     iterations: int
     bellman_residual: float
     suboptimality_bound: float
+    value_error_bound: float
     converged: bool
     objective: float
     method: str
+    reason: str
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,20 +104,26 @@ class SoftResult:
       values: the regularized optimal value V*_β, shape (S,) or (H, S).
       q: Q = r + γ P V, shape (S, A) or (H, S, A).
       policy: the soft-greedy policy π ∝ π_ref · exp(Q/β), shape (S, A) or (H, S, A).
+      beta: the regularization temperature β.
       iterations: number of soft Bellman backups.
       bellman_residual: ‖T_β V_k − V_k‖_∞ ≥ 0 (0 for backward induction).
-      beta: the regularization temperature β.
-      suboptimality_bound: certified bound on ‖V_β^π − V*_β‖_∞ for the returned policy.
+      suboptimality_bound: certified bound on ‖V_β^π − V*_β‖_∞ for the returned policy (it also
+        bounds ‖values − V*_β‖_∞).
+      value_error_bound: certified bound on ‖values − V*_β‖_∞.
       converged: whether the stopping rule was met before ``max_iter``.
       objective: Σ_s μ0(s) values(s) (stage 0 for a finite horizon).
+      method: the algorithm that ran ("soft_value_iteration", "soft_modified_policy_iteration",
+        "soft_backward_induction").
     """
 
     values: np.ndarray
     q: np.ndarray
     policy: np.ndarray
+    beta: float
     iterations: int
     bellman_residual: float
-    beta: float
     suboptimality_bound: float
+    value_error_bound: float
     converged: bool
     objective: float
+    method: str

@@ -4,10 +4,19 @@
     (T v)(s)      = max_a (T_Q v)(s, a)                            (bellman_optimality)
     (T_π v)(s)    = Σ_a π(a|s) (T_Q v)(s, a)                       (bellman_policy)
 
-For a finite horizon the stage ``h`` selects r_h and P_h and v is V_{h+1}.
-Both T and T_π are monotone (v ≤ w ⇒ Tv ≤ Tw) and γ-contractions in ‖·‖_∞.
+    (T_β v)(s)    = β log Σ_a π_ref(a|s) exp((T_Q v)(s, a)/β)      (soft_bellman, the soft backup)
 
-References: Puterman (1994), "Markov Decision Processes", §6.2 (eq. 6.2.2-6.2.4), Prop. 6.2.4.
+For a finite horizon the stage ``h`` selects r_h and P_h and v is V_{h+1}.
+The iteration driver (rlref.solve.iteration) plugs one of three backups into one loop:
+:class:`HardBackup` (T), :class:`SoftBackup` (T_β) and :class:`PolicyBackup` (T_π, plus a state
+reward offset for regularized evaluation). T, T_β and T_π are monotone (v ≤ w ⇒ Tv ≤ Tw) and γ-contractions in ‖·‖_∞.
+
+All three also satisfy T(v + c·1) = T v + γ c·1, which is what the span (MacQueen-Porteus) bounds
+of the driver need.
+
+References: Puterman (1994), "Markov Decision Processes", §6.2 (eq. 6.2.2-6.2.4), Prop. 6.2.4;
+Geist, Scherrer & Pietquin (2019), "A theory of regularized MDPs", Prop. 2-3 (T_β monotone,
+γ-contraction, shift property).
 """
 
 from __future__ import annotations
@@ -16,9 +25,20 @@ import numpy as np
 
 from rlref._checks import as_float_array, check_finite
 from rlref.mdp import TabularMDP
-from rlref.policy import stage_policy, validate_policy
+from rlref.policy import deterministic_policy, greedy_policy, stage_policy, validate_policy
+from rlref.solve.tilt import _check_beta, soft_greedy_unchecked, soft_value_unchecked
 
-__all__ = ["bellman_q", "bellman_optimality", "bellman_policy", "q_values", "advantage"]
+__all__ = [
+    "bellman_q",
+    "bellman_optimality",
+    "bellman_policy",
+    "soft_bellman",
+    "q_values",
+    "advantage",
+    "HardBackup",
+    "SoftBackup",
+    "PolicyBackup",
+]
 
 
 def _check_v(mdp: TabularMDP, v: np.ndarray, name: str = "v") -> np.ndarray:
@@ -93,3 +113,128 @@ def advantage(mdp: TabularMDP, values: np.ndarray) -> np.ndarray:
     """
     values = as_float_array("values", values, ndim=(1, 2))
     return q_values(mdp, values) - values[..., None]
+
+
+def soft_bellman(mdp: TabularMDP, v: np.ndarray, beta: float, pi_ref: np.ndarray | None = None, h: int | None = None) -> np.ndarray:
+    """The soft (KL-regularized) Bellman backup
+    (T_β v)(s) = β log Σ_a π_ref(a|s) exp([r(s, a) + γ Σ_{s'} P(s'|s, a) v(s')]/β).
+
+    β ∈ (0, ∞] (β = ∞ is T_{π_ref}); pi_ref[s, a] (or pi_ref[h, s, a], stage ``h`` used), None = uniform.
+    Shapes: v[s] -> (T_β v)[s].
+    Raises ValueError if beta <= 0 or NaN, v has the wrong shape, or pi_ref is not a policy for mdp.
+    References: Ziebart (2010), Thm 6.8; Geist, Scherrer & Pietquin (2019), eq. (3) and Prop. 3.
+    """
+    b = _check_beta(beta)
+    ref = _resolve_ref(mdp, pi_ref)
+    if ref.ndim == 3:
+        if h is None:
+            raise ValueError("a staged pi_ref[h, s, a] needs the stage h")
+        ref = stage_policy(ref, h)
+    return soft_value_unchecked(bellman_q(mdp, v, h), ref, b)
+
+
+def _resolve_ref(mdp: TabularMDP, pi_ref: np.ndarray | None) -> np.ndarray:
+    """A validated, row-normalized reference policy ([s, a] or [h, s, a]); None = uniform."""
+    S, A = mdp.num_states, mdp.num_actions
+    if pi_ref is None:
+        return np.full((S, A), 1.0 / A)
+    ref = validate_policy(mdp, pi_ref, name="pi_ref")
+    return ref / ref.sum(axis=-1, keepdims=True)
+
+
+def _row_max(q: np.ndarray) -> np.ndarray:
+    """max_a q[s, a]; a loop of np.maximum over the (short) action axis is ~3x faster than q.max(-1)."""
+    out = q[:, 0].copy()
+    for a in range(1, q.shape[1]):
+        np.maximum(out, q[:, a], out=out)
+    return out
+
+
+class HardBackup:
+    """The hard backup for the driver: value(q) = max_a q, policy(q) = tie_tol-greedy (uniform over
+    near-ties), slack(q, π) = max_a q − Σ_a π q ≥ 0 (≤ tie_tol), MPI step π = argmax (deterministic).
+
+    Inputs are assumed validated (tie_tol finite ≥ 0). References: Puterman (1994), eq. (6.2.3)-(6.2.4).
+    """
+
+    kind = "hard"
+
+    def __init__(self, mdp: TabularMDP, tie_tol: float = 1e-10) -> None:
+        self.mdp, self.tie_tol = mdp, float(tie_tol)
+
+    def value(self, q: np.ndarray, h: int | None = None) -> np.ndarray:
+        return _row_max(q)
+
+    def policy(self, q: np.ndarray, h: int | None = None) -> np.ndarray:
+        return greedy_policy(q, tie_tol=self.tie_tol)
+
+    def slack(self, q: np.ndarray, pi: np.ndarray) -> float:
+        return float(np.maximum(q.max(axis=-1) - np.einsum("...a,...a->...", pi, q), 0.0).max())
+
+    def improvement(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(π, c_π) for partial evaluation v ← c_π + γ P_π v: π = argmax_a q, c_π = r(s, π(s))."""
+        pi = deterministic_policy(np.argmax(q, axis=-1), self.mdp.num_actions)
+        return pi, np.einsum("sa,sa->s", pi, self.mdp.r)
+
+
+class SoftBackup:
+    """The soft backup: value(q) = β log Σ_a π_ref e^{q/β}, policy(q) = π_ref e^{q/β}/Z (attains the
+    soft max exactly, slack 0), MPI step: that π with c_π = Σ_a π r − β KL(π ‖ π_ref).
+
+    ``ref`` is a normalized reference ([s, a] or [h, s, a]); β ∈ (0, ∞].
+    References: Geist, Scherrer & Pietquin (2019), Prop. 1 and eq. (3).
+    """
+
+    kind = "soft"
+
+    def __init__(self, mdp: TabularMDP, ref: np.ndarray, beta: float) -> None:
+        self.mdp, self.ref, self.beta = mdp, ref, float(beta)
+
+    def _ref(self, h: int | None) -> np.ndarray:
+        return stage_policy(self.ref, h) if self.ref.ndim == 3 else self.ref
+
+    def value(self, q: np.ndarray, h: int | None = None) -> np.ndarray:
+        return soft_value_unchecked(q, self._ref(h), self.beta)
+
+    def policy(self, q: np.ndarray, h: int | None = None) -> np.ndarray:
+        return soft_greedy_unchecked(q, self._ref(h), self.beta)
+
+    def slack(self, q: np.ndarray, pi: np.ndarray) -> float:
+        return 0.0
+
+    def improvement(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from rlref import divergences
+
+        pi = self.policy(q)
+        c = np.einsum("sa,sa->s", pi, self.mdp.r)
+        if not np.isinf(self.beta):
+            c = c - self.beta * np.asarray(divergences.kl(pi, self.ref))
+        return pi, c
+
+
+class PolicyBackup:
+    """T_π for a fixed (validated) policy: value(q) = Σ_a π q + offset, policy = π, slack 0.
+
+    ``offset`` is a per-state reward c(s) (shape (S,) or (H, S)) collected on top of r_π, e.g.
+    −β KL(π ‖ π_ref) for regularized evaluation. References: Puterman (1994), eq. (6.1.3).
+    """
+
+    kind = "policy"
+
+    def __init__(self, mdp: TabularMDP, pi: np.ndarray, offset: np.ndarray | None = None) -> None:
+        self.mdp, self.pi, self.offset = mdp, pi, offset
+
+    def _pi(self, h: int | None) -> np.ndarray:
+        return stage_policy(self.pi, h) if self.pi.ndim == 3 else self.pi
+
+    def value(self, q: np.ndarray, h: int | None = None) -> np.ndarray:
+        out = np.einsum("sa,sa->s", self._pi(h), q)
+        if self.offset is not None:
+            out = out + (self.offset[h] if self.offset.ndim == 2 else self.offset)
+        return out
+
+    def policy(self, q: np.ndarray, h: int | None = None) -> np.ndarray:
+        return np.array(self._pi(h), dtype=np.float64)
+
+    def slack(self, q: np.ndarray, pi: np.ndarray) -> float:
+        return 0.0

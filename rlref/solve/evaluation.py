@@ -13,10 +13,11 @@ from __future__ import annotations
 import numpy as np
 
 from rlref.mdp import TabularMDP
-from rlref.policy import stage_policy, validate_policy
+from rlref.policy import validate_policy
 from rlref.solve._linalg import solve_discounted
 from rlref.solve._results import EvaluationResult
-from rlref.solve.bellman import _q
+from rlref.solve.bellman import PolicyBackup, _q
+from rlref.solve.iteration import backward_induction
 
 __all__ = ["policy_evaluation", "evaluate_values"]
 
@@ -34,7 +35,6 @@ def evaluate_values(mdp: TabularMDP, pi: np.ndarray, reward_offset: np.ndarray |
 
     Q^π is r + γ P V^π (the offset is a state reward collected on top, not in Q).
     """
-    S = mdp.num_states
     gamma = mdp.gamma
     if mdp.horizon is None:
         r_pi = np.einsum("sa,sa->s", pi, mdp.r)
@@ -42,17 +42,8 @@ def evaluate_values(mdp: TabularMDP, pi: np.ndarray, reward_offset: np.ndarray |
             r_pi = r_pi + reward_offset
         v = solve_discounted(mdp.policy_transition(pi), r_pi, gamma)
         return v, _q(mdp, v, None)
-    H = mdp.horizon
-    values = np.zeros((H, S))
-    q = np.zeros((H, S, mdp.num_actions))
-    nxt = np.zeros(S)
-    for h in range(H - 1, -1, -1):
-        q[h] = _q(mdp, nxt, h)
-        values[h] = np.einsum("sa,sa->s", stage_policy(pi, h), q[h])
-        if reward_offset is not None:
-            values[h] += reward_offset[h] if reward_offset.ndim == 2 else reward_offset
-        nxt = values[h]
-    return values, q
+    out = backward_induction(mdp, PolicyBackup(mdp, pi, reward_offset))
+    return out.values, out.q
 
 
 def objective_of(mdp: TabularMDP, values: np.ndarray) -> float:
@@ -75,5 +66,5 @@ def policy_evaluation(mdp: TabularMDP, pi: np.ndarray) -> EvaluationResult:
     pi = validate_policy(mdp, pi)
     values, q = evaluate_values(mdp, pi)
     return EvaluationResult(
-        values=values, q=q, advantage=q - values[..., None], policy=_staged(mdp, pi), objective=objective_of(mdp, values)
+        values=values, q=q, policy=_staged(mdp, pi), advantage=q - values[..., None], objective=objective_of(mdp, values)
     )

@@ -27,11 +27,10 @@ from rlref._checks import as_float_array, check_nonnegative, check_positive
 from rlref.mdp import TabularMDP
 from rlref.policy import stage_policy, validate_policy
 from rlref.solve._results import EvaluationResult, SoftResult
-from rlref.solve.bellman import _q
+from rlref.solve.bellman import SoftBackup, _resolve_ref
 from rlref.solve.evaluation import _staged, evaluate_values, objective_of
+from rlref.solve.iteration import backward_induction, check_bounds, check_max_iter, check_v0, iterate
 from rlref.solve.tilt import _check_beta, soft_greedy, soft_value
-from rlref.solve.tilt import soft_greedy_unchecked as _soft_greedy
-from rlref.solve.tilt import soft_value_unchecked as _soft_value
 
 __all__ = ["soft_greedy", "soft_value", "soft_value_iteration", "soft_policy_evaluation", "kl_rows"]
 
@@ -54,14 +53,6 @@ def kl_rows(pi: np.ndarray, pi_ref: np.ndarray) -> np.ndarray:
     return np.asarray(divergences.kl(pi, ref))
 
 
-def _resolve_ref(mdp: TabularMDP, pi_ref: np.ndarray | None) -> np.ndarray:
-    S, A = mdp.num_states, mdp.num_actions
-    if pi_ref is None:
-        return np.full((S, A), 1.0 / A)
-    ref = validate_policy(mdp, pi_ref, name="pi_ref")
-    return ref / ref.sum(axis=-1, keepdims=True)
-
-
 def soft_value_iteration(
     mdp: TabularMDP,
     beta: float,
@@ -70,6 +61,9 @@ def soft_value_iteration(
     max_iter: int = 100_000,
     v0: np.ndarray | None = None,
     strict: bool = False,
+    *,
+    m: int = 1,
+    bounds: str = "sup",
 ) -> SoftResult:
     """Soft value iteration for the KL-regularized objective E[Σ_t γ^t (r − β KL(π ‖ π_ref))].
 
@@ -79,64 +73,51 @@ def soft_value_iteration(
     suboptimality_bound = 2γ ‖v_{k+1} − v_k‖_∞/(1 − γ) ≥ ‖V_β^π − V_β*‖_∞ (the Williams-Baird argument
     applies verbatim to the regularized operators since π attains the soft max exactly; derived here),
     and ‖values − V_β*‖_∞ ≤ γ‖v_{k+1} − v_k‖_∞/(1 − γ).
+    ``m > 1``: soft modified policy iteration (m − 1 regularized evaluation sweeps
+    v ← r_π − β KL_π + γ P_π v of the soft-greedy π after each backup). ``bounds="span"``: stop on the
+    span of T_β v − v and return the MacQueen-Porteus midpoint (half-width in value_error_bound,
+    suboptimality_bound = γ sp(d)/(1 − γ)); valid because T_β is monotone with T_β(v + c) = T_β v + γc
+    (Geist et al. 2019, Prop. 2; derived here as in rlref.solve.iteration).
     Finite horizon: exact backward recursion (pi_ref may be stage-dependent, pi_ref[h, s, a]).
     β = np.inf evaluates π_ref; β → 0 recovers (hard) value iteration restricted to supp π_ref.
 
     Shapes: pi_ref[s, a] or [h, s, a] (None = uniform, i.e. entropy regularization up to the
     constant β log A per step) -> values[s] / values[h, s], q and policy [s, a] / [h, s, a].
-    Raises ValueError if beta <= 0, epsilon <= 0, max_iter < 1 or pi_ref is not a policy for mdp.
+    Raises ValueError if beta <= 0, epsilon <= 0, max_iter < 1, m < 1, bounds is unknown or pi_ref
+    is not a policy for mdp.
     References: Geist, Scherrer & Pietquin (2019), Thm 1 (contraction) and Prop. 3; Ziebart (2010),
-    Thm 6.8; Puterman (1994), Thm 6.3.1 (stopping rule).
+    Thm 6.8; Puterman (1994), Thm 6.3.1 (stopping rule), §6.5 (MPI), §6.6 (span bounds).
     """
-    from rlref.solve.dp import _check_max_iter, _check_v0, _threshold
-
     b = _check_beta(beta)
     eps = check_positive("epsilon", epsilon)
-    max_iter = _check_max_iter(max_iter)
-    v = _check_v0(mdp, v0)
+    max_iter = check_max_iter(max_iter)
+    bounds = check_bounds(bounds)
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
+        raise ValueError(f"m must be a positive integer, got {m!r}")
+    v = check_v0(mdp, v0)
     ref = _resolve_ref(mdp, pi_ref)
-    S, A = mdp.num_states, mdp.num_actions
+    backup = SoftBackup(mdp, ref, b)
     if mdp.horizon is not None:
-        H = mdp.horizon
-        values = np.zeros((H, S))
-        q = np.zeros((H, S, A))
-        policy = np.zeros((H, S, A))
-        nxt = np.zeros(S)
-        for h in range(H - 1, -1, -1):
-            q[h] = _q(mdp, nxt, h)
-            ref_h = stage_policy(ref, h)
-            values[h] = _soft_value(q[h], ref_h, b)
-            policy[h] = _soft_greedy(q[h], ref_h, b)
-            nxt = values[h]
-        return SoftResult(values, q, policy, H, 0.0, b, 0.0, True, objective_of(mdp, values))
-    if ref.ndim == 3:
-        raise ValueError("a stage-dependent pi_ref[h, s, a] needs a finite-horizon MDP")
-    gamma = mdp.gamma
-    thr = _threshold(eps, gamma)
-    v = np.zeros(S) if v is None else v
-    converged = False
-    k = 0
-    delta = np.inf
-    q = _q(mdp, v, None)
-    while k < max_iter:
-        k += 1
-        q = _q(mdp, v, None)
-        v_new = _soft_value(q, ref, b)
-        delta = float(np.abs(v_new - v).max())
-        if delta <= thr:
-            converged = True
-            break
-        if delta <= 16.0 * np.finfo(float).eps * max(1.0, float(np.abs(v_new).max())):
-            break
-        v = v_new
-    bound = 2.0 * gamma * delta / (1.0 - gamma)
-    if strict and not converged:
-        raise RuntimeError(
-            f"soft_value_iteration stopped after {k} iterations without meeting the stopping rule: "
-            f"residual {delta:.3e}, certified bound {bound:.3e}"
-        )
-    values = _soft_value(q, ref, b)
-    return SoftResult(values, q, _soft_greedy(q, ref, b), k, delta, b, bound, converged, objective_of(mdp, values))
+        out, name = backward_induction(mdp, backup), "soft_backward_induction"
+    else:
+        if ref.ndim == 3:
+            raise ValueError("a stage-dependent pi_ref[h, s, a] needs a finite-horizon MDP")
+        name = "soft_value_iteration" if m == 1 else "soft_modified_policy_iteration"
+        v = np.zeros(mdp.num_states) if v is None else v
+        out = iterate(mdp, backup, v, epsilon=eps, max_iter=max_iter, m=int(m), bounds=bounds, strict=strict, method=name)
+    return SoftResult(
+        values=out.values,
+        q=out.q,
+        policy=out.policy,
+        beta=b,
+        iterations=out.iterations,
+        bellman_residual=out.bellman_residual,
+        suboptimality_bound=out.suboptimality_bound,
+        value_error_bound=out.value_error_bound,
+        converged=out.converged,
+        objective=objective_of(mdp, out.values),
+        method=name,
+    )
 
 
 def soft_policy_evaluation(mdp: TabularMDP, pi: np.ndarray, beta: float, pi_ref: np.ndarray | None = None) -> EvaluationResult:
@@ -167,5 +148,5 @@ def soft_policy_evaluation(mdp: TabularMDP, pi: np.ndarray, beta: float, pi_ref:
         )
     values, q = evaluate_values(mdp, pi, reward_offset=-b * kl)
     return EvaluationResult(
-        values=values, q=q, advantage=q - values[..., None], policy=_staged(mdp, pi), objective=objective_of(mdp, values)
+        values=values, q=q, policy=_staged(mdp, pi), advantage=q - values[..., None], objective=objective_of(mdp, values)
     )

@@ -61,7 +61,8 @@ def _shifted(q: np.ndarray, ref: np.ndarray, beta: float) -> tuple[np.ndarray, n
     """m = max of q over supp(π_ref), x = (q − m)/β (≤ 0 on the support), log π_ref."""
     support = ref > 0
     m = np.where(support, q, -np.inf).max(axis=-1, keepdims=True)
-    x = np.where(support, (q - m) / beta, -np.inf)
+    with np.errstate(over="ignore"):  # a gap / subnormal β overflows to −inf: the exact β → 0 limit
+        x = np.where(support, (q - m) / beta, -np.inf)
     with np.errstate(divide="ignore"):
         log_ref = np.log(ref)
     return m, x, log_ref

@@ -1,0 +1,212 @@
+"""The one iteration driver: value iteration, soft value iteration, modified policy iteration and
+iterative evaluation (discounted), and backward induction (finite horizon), with a pluggable backup
+(rlref.solve.bellman: HardBackup, SoftBackup, PolicyBackup).
+
+Discounted sweep: q = r + γ P v, T v = backup.value(q), d = T v − v. Two certificates:
+
+* sup norm (Puterman Thm 6.3.1; Williams & Baird 1993, Cor. 2): ‖T v − V*‖_∞ ≤ γ‖d‖_∞/(1 − γ) and,
+  for π δ-greedy for q, 0 ≤ V* − V^π ≤ (2γ‖d‖_∞ + δ)/(1 − γ). Stop when ‖d‖_∞ ≤ ε(1 − γ)/(2γ);
+  values = T v.
+* span (MacQueen 1966; Porteus 1971; Puterman §6.6, Thm 6.6.3 and Prop. 6.6.5): for ANY v,
+      T v + γ/(1 − γ) · min_s d(s)  ≤  V*  ≤  T v + γ/(1 − γ) · max_s d(s),
+  because T is monotone and T(v + c) = T v + γc. Values = the midpoint of that interval, with
+  half-width γ sp(d)/(2(1 − γ)), sp(d) = max d − min d. For π δ-greedy for q (T_π v ≥ T v − δ) the
+  same bound applied to T_π gives V^π ≥ T v − δ + γ/(1 − γ)(min d − δ), hence
+      0 ≤ V* − V^π ≤ (γ sp(d) + δ)/(1 − γ)                      (derived here from Thm 6.6.3),
+  never worse than the sup-norm bound since sp(d) ≤ 2‖d‖_∞. Stop when γ sp(d)/(1 − γ) ≤ ε.
+  The regularized operators T_β, T_π^β are monotone with the same shift property (Geist et al.
+  2019, Prop. 2), so the bounds hold verbatim for soft VI (δ = 0: the soft-greedy policy attains
+  the soft max).
+
+Modified PI (m > 1) follows each greedy step by m − 1 partial-evaluation sweeps v ← c_π + γ P_π v
+(Puterman §6.5); the bounds above are evaluated at the v of each greedy step, so they hold as is.
+
+Never silent: reaching ``max_iter`` (or a float64 fixed point above the threshold) gives
+``converged=False`` with the achieved, still valid, bound, or a RuntimeError when ``strict``.
+
+Finite horizon: backward induction Q_h = r_h + γ P_h V_{h+1}, V_h = backup.value(Q_h, h), V_H = 0;
+the returned policy loses at most Σ_h γ^h max_s δ_h(s) (derived here; δ_h the greedy slack).
+
+References: Puterman (1994), "Markov Decision Processes", Thm 4.5.1, Thm 6.3.1, §6.5, §6.6;
+MacQueen (1966), "A modified dynamic programming method for Markovian decision problems";
+Porteus (1971), "Some bounds for discounted sequential decision processes"; Williams & Baird (1993);
+Geist, Scherrer & Pietquin (2019), "A theory of regularized MDPs".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rlref._checks import as_float_array, check_finite
+from rlref.mdp import TabularMDP
+from rlref.solve.bellman import _q
+
+__all__ = ["IterationOutcome", "iterate", "backward_induction", "span_bounds_of", "BOUNDS"]
+
+#: Stagnation floor: an iteration whose change is below this many ulps of ‖v‖ cannot progress.
+ULPS = 16.0
+#: The certificates the driver offers.
+BOUNDS = ("span", "sup")
+
+
+@dataclass(frozen=True, eq=False)
+class IterationOutcome:
+    """What the driver returns (the wrappers turn it into PlanningResult / SoftResult).
+
+    Attributes: values, q (Q at the last v, the one ``policy`` is greedy for), policy, iterations,
+    bellman_residual ‖T v − v‖_∞, suboptimality_bound (bound on V* − V^π, covers ‖values − V*‖ too),
+    value_error_bound (bound on ‖values − V*‖_∞), converged.
+    """
+
+    values: np.ndarray
+    q: np.ndarray
+    policy: np.ndarray
+    iterations: int
+    bellman_residual: float
+    suboptimality_bound: float
+    value_error_bound: float
+    converged: bool
+
+
+def check_max_iter(max_iter: int) -> int:
+    """max_iter as a positive int; ValueError naming it otherwise."""
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    return int(max_iter)
+
+
+def check_v0(mdp: TabularMDP, v0: np.ndarray | None) -> np.ndarray | None:
+    """A finite copy of v0 of shape (S,), or None."""
+    if v0 is None:
+        return None
+    v0 = as_float_array("v0", v0, ndim=1)
+    if v0.shape != (mdp.num_states,):
+        raise ValueError(f"v0 must have shape (S,) = ({mdp.num_states},), got {v0.shape}")
+    check_finite("v0", v0)
+    return v0.copy()
+
+
+def check_tie_tol(tie_tol: float) -> float:
+    """tie_tol as a finite float ≥ 0 (NaN and inf rejected: a NaN tolerance made a NaN policy)."""
+    try:
+        t = float(tie_tol)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"tie_tol must be a finite number >= 0, got {tie_tol!r}") from exc
+    if not (t >= 0.0) or np.isinf(t):
+        raise ValueError(f"tie_tol must be a finite number >= 0, got {tie_tol!r}")
+    return t
+
+
+def check_bounds(bounds: str) -> str:
+    if bounds not in BOUNDS:
+        raise ValueError(f"bounds must be one of {BOUNDS}, got {bounds!r}")
+    return bounds
+
+
+def span_bounds_of(v: np.ndarray, tv: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """MacQueen-Porteus interval [T v + γ/(1−γ) min d, T v + γ/(1−γ) max d], d = T v − v (no checks)."""
+    d = tv - v
+    k = gamma / (1.0 - gamma)
+    return tv + k * float(d.min()), tv + k * float(d.max())
+
+
+def iterate(
+    mdp: TabularMDP,
+    backup,
+    v: np.ndarray,
+    *,
+    epsilon: float,
+    max_iter: int,
+    m: int = 1,
+    bounds: str = "sup",
+    strict: bool = False,
+    method: str = "value_iteration",
+) -> IterationOutcome:
+    """Discounted sweeps v ← (partial evaluation)^{m−1} ∘ backup(v) until the chosen certificate ≤ ε.
+
+    See the module docstring for both stopping rules and bounds. ``backup`` is a HardBackup,
+    SoftBackup or PolicyBackup; m > 1 needs ``backup.improvement``. γ = 0 stops after one sweep.
+    No input checks (the public wrappers check).
+    """
+    gamma = mdp.gamma
+    k_gamma = gamma / (1.0 - gamma)
+    tiny = ULPS * np.finfo(float).eps
+    q, tv = None, None
+    residual, width, stat = np.inf, np.inf, np.inf
+    converged = False
+    k = 0
+    while k < max_iter:
+        k += 1
+        q = _q(mdp, v, None)
+        tv = backup.value(q)
+        d = tv - v
+        d_max, d_min = float(d.max()), float(d.min())
+        residual = max(d_max, -d_min)
+        width = d_max - d_min
+        if bounds == "span":
+            stat = k_gamma * width
+            if stat <= epsilon or gamma == 0.0:
+                converged = True
+                break
+            if width <= tiny * max(1.0, float(np.abs(tv).max())):
+                break  # float64 fixed point of the span above the requested threshold
+        else:
+            stat = 2.0 * k_gamma * residual
+            if stat <= epsilon or gamma == 0.0:
+                converged = True
+                break
+            if residual <= tiny * max(1.0, float(np.abs(tv).max())):
+                break
+        v = tv
+        if m > 1:
+            pi, c = backup.improvement(q)
+            P_pi = mdp.policy_transition(pi)
+            for _ in range(m - 1):
+                v = c + gamma * (P_pi @ v)
+    policy = backup.policy(q)
+    slack = backup.slack(q, policy)
+    if bounds == "span":
+        values = tv + k_gamma * 0.5 * (d_max + d_min)
+        value_bound = 0.5 * k_gamma * width
+        bound = k_gamma * width + slack / (1.0 - gamma)
+    else:
+        values = tv
+        value_bound = k_gamma * residual
+        bound = 2.0 * k_gamma * residual + slack / (1.0 - gamma)
+    if strict and not converged:
+        raise RuntimeError(
+            f"{method} stopped after {k} iterations without meeting the stopping rule: "
+            f"Bellman residual {residual:.3e}, certified suboptimality bound {bound:.3e} > epsilon={epsilon:.3e}"
+            f" (raise max_iter, loosen epsilon, or pass strict=False to get converged=False with this bound)"
+        )
+    return IterationOutcome(
+        values=values, q=q, policy=policy, iterations=k, bellman_residual=residual,
+        suboptimality_bound=bound, value_error_bound=value_bound, converged=converged,
+    )
+
+
+def backward_induction(mdp: TabularMDP, backup) -> IterationOutcome:
+    """Exact finite-horizon recursion V_H = 0, Q_h = r_h + γ P_h V_{h+1}, V_h = backup.value(Q_h, h).
+
+    Returns values (H, S), q (H, S, A), the backup's policy per stage (H, S, A) and the bound
+    Σ_h γ^h max_s δ_h(s) on V*_0 − V^π_0 (0 for the soft and policy backups; derived here).
+    """
+    H, S, A = mdp.horizon, mdp.num_states, mdp.num_actions
+    assert H is not None
+    values = np.zeros((H, S))
+    q = np.zeros((H, S, A))
+    policy = np.zeros((H, S, A))
+    nxt = np.zeros(S)
+    bound = 0.0
+    for h in range(H - 1, -1, -1):
+        q[h] = _q(mdp, nxt, h)
+        policy[h] = backup.policy(q[h], h)
+        values[h] = backup.value(q[h], h)
+        bound += mdp.gamma**h * backup.slack(q[h], policy[h])
+        nxt = values[h]
+    return IterationOutcome(
+        values=values, q=q, policy=policy, iterations=H, bellman_residual=0.0,
+        suboptimality_bound=bound, value_error_bound=0.0, converged=True,
+    )
