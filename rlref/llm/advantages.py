@@ -89,9 +89,9 @@ def grpo(rewards: torch.Tensor, mask: torch.Tensor | None = None, *, eps: float 
     """
     e = check_nonnegative_scalar("eps", eps)
     r, m = check_group_rewards(rewards, mask)
-    centered = r - masked_mean(r, m, dim=1)
-    adv = safe_div(centered, masked_std(r, m, dim=1, unbiased=unbiased), e)
-    return torch.where(m & ~flat_group(r, m), adv, torch.zeros_like(adv))
+    ra = r.to(acc_dtype(r.dtype))
+    adv = safe_div(ra - masked_mean(ra, m, dim=1), masked_std(ra, m, dim=1, unbiased=unbiased), e)
+    return torch.where(m & ~flat_group(r, m), adv, torch.zeros_like(adv)).to(r.dtype)
 
 
 def dr_grpo(rewards: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -106,8 +106,9 @@ def dr_grpo(rewards: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Te
     Sec. 3.2, eq. (3).
     """
     r, m = check_group_rewards(rewards, mask)
-    adv = r - masked_mean(r, m, dim=1)
-    return torch.where(m & ~flat_group(r, m), adv, torch.zeros_like(adv))
+    ra = r.to(acc_dtype(r.dtype))
+    adv = ra - masked_mean(ra, m, dim=1)
+    return torch.where(m & ~flat_group(r, m), adv, torch.zeros_like(adv)).to(r.dtype)
 
 
 def rloo(rewards: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -122,10 +123,11 @@ def rloo(rewards: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tenso
     Ahmadian et al. (2024), "Back to Basics: Revisiting REINFORCE Style Optimization ...", eq. (5).
     """
     r, m = check_group_rewards(rewards, mask, min_valid=2)
-    k = m.sum(dim=1, keepdim=True).to(r.dtype)
-    total = torch.where(m, r, torch.zeros_like(r)).sum(dim=1, keepdim=True)
-    adv = r - (total - r) / (k - 1)
-    return torch.where(m & ~flat_group(r, m), adv, torch.zeros_like(adv))
+    ra = r.to(acc_dtype(r.dtype))
+    k = m.sum(dim=1, keepdim=True).to(ra.dtype)
+    # r_i − mean_{j≠i} r_j = k/(k−1) · (r_i − mean_g r), with the overflow-safe mean
+    adv = k / (k - 1) * (ra - masked_mean(ra, m, dim=1))
+    return torch.where(m & ~flat_group(r, m), adv, torch.zeros_like(adv)).to(r.dtype)
 
 
 def reinforce_pp(rewards: torch.Tensor, mask: torch.Tensor | None = None, *, eps: float = 1e-6) -> torch.Tensor:
@@ -165,9 +167,9 @@ def group_mean_batch_std(rewards: torch.Tensor, mask: torch.Tensor | None = None
     """
     e = check_nonnegative_scalar("eps", eps)
     r, m = check_group_rewards(rewards, mask)
-    centered = r - masked_mean(r, m, dim=1)
-    adv = safe_div(centered, masked_std(r, m, dim=None, unbiased=False), e)
-    return torch.where(m & ~flat_group(r, m), adv, torch.zeros_like(adv))
+    ra = r.to(acc_dtype(r.dtype))
+    adv = safe_div(ra - masked_mean(ra, m, dim=1), masked_std(ra, m, dim=None, unbiased=False), e)
+    return torch.where(m & ~flat_group(r, m), adv, torch.zeros_like(adv)).to(r.dtype)
 
 
 # ----------------------------------------------------------------------------- GAE

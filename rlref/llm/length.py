@@ -45,8 +45,9 @@ from rlref.llm._checks import (
     check_positive_scalar,
     check_probability,
     check_unit_interval_tensor,
+    is_meta,
 )
-from rlref.llm._ops import flat_group, masked_mean, masked_std, safe_div
+from rlref.llm._ops import acc_dtype, flat_group, masked_mean, masked_std, safe_div
 
 __all__ = [
     "dler_truncation_reward",
@@ -393,11 +394,12 @@ def dler_batch_normalized(rewards: torch.Tensor, mask: torch.Tensor | None = Non
     e = check_nonnegative_scalar("eps", eps)
     r, m = check_group_rewards(rewards, mask)
     active = m & ~flat_group(r, m)
-    if not bool(active.any()):
+    if not is_meta(active) and not bool(active.any()):
         return torch.zeros_like(r)
-    centered = r - masked_mean(r, m, dim=1)
+    ra = r.to(acc_dtype(r.dtype))
+    centered = ra - masked_mean(ra, m, dim=1)
     adv = safe_div(centered - masked_mean(centered, active), masked_std(centered, active, dim=None, unbiased=False), e)
-    return torch.where(active, adv, torch.zeros_like(adv))
+    return torch.where(active, adv, torch.zeros_like(adv)).to(r.dtype)
 
 
 def drpo_weights(
