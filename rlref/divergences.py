@@ -41,7 +41,8 @@ Hellinger and JS are always finite. Every divergence returned is ≥ 0 (rounding
 clipped) and exactly 0 when ``p == q``. Subnormal probabilities are exact inputs, not zeros: a
 ratio p/q that would overflow is taken in log space (``kl([1, 0], [5e-311, 1]) = −log 5e-311 ≈
 714.49``, finite), and a result is ∞ only when the divergence is infinite or exceeds the float64
-range. ``entropy`` (Shannon, nats) and the alias ``tv`` = ``total_variation`` live here too.
+range. A float32/float16 input is checked at its own precision (``rlref._checks.dist_atol``) and
+renormalized in float64. ``entropy`` (Shannon, nats) and the alias ``tv`` = ``total_variation`` live here too.
 
 References: Csiszár (1967), "Information-type measures of difference of probability
 distributions"; Nguyen, Wainwright, Jordan (2010), "Estimating divergence functionals and the
@@ -58,7 +59,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import kl_div, logsumexp, xlogy
 
-from rlref._checks import as_float_array, check_axis, check_distribution, check_nonnegative
+from rlref._checks import as_float_array, check_axis, check_distribution, check_nonnegative, dist_atol, is_low_precision
 
 __all__ = [
     "FDivergence",
@@ -158,7 +159,7 @@ class FDivergence:
 
 
 # ----------------------------------------------------------------------------- validation
-def _to_last_axis(name: str, x: object, axis: Axis) -> np.ndarray:
+def _to_last_axis(name: str, x: object, axis: Axis, src_dtype: object = None) -> np.ndarray:
     arr = as_float_array(name, x)
     if arr.ndim == 0:
         raise ValueError(f"{name} must be at least 1-dimensional (a distribution), got a scalar {float(arr)!r}")
@@ -169,6 +170,9 @@ def _to_last_axis(name: str, x: object, axis: Axis) -> np.ndarray:
         arr = arr.reshape(-1)
     else:
         arr = np.moveaxis(arr, check_axis("axis", axis, arr.ndim), -1)
+    if is_low_precision(src_dtype):  # normalized in float32/16: its own tolerance, renormalized in float64
+        check_distribution(name, arr, atol=dist_atol(src_dtype, arr.shape[-1]))
+        return arr / arr.sum(axis=-1, keepdims=True)
     check_distribution(name, arr)
     return arr
 
@@ -179,8 +183,8 @@ def _prepare(p: object, q: object, axis: Axis) -> tuple[np.ndarray, np.ndarray]:
     qa = as_float_array("q", q)
     if axis is None and pa.shape != qa.shape:
         raise ValueError(f"with axis=None, p and q must have the same shape; got p {pa.shape} and q {qa.shape}")
-    P = _to_last_axis("p", pa, axis)
-    Q = _to_last_axis("q", qa, axis)
+    P = _to_last_axis("p", pa, axis, getattr(p, "dtype", None))
+    Q = _to_last_axis("q", qa, axis, getattr(q, "dtype", None))
     if P.shape[-1] != Q.shape[-1]:
         raise ValueError(f"p and q must have the same support size along axis {axis}; got {P.shape[-1]} and {Q.shape[-1]}")
     try:
@@ -503,7 +507,7 @@ def entropy(p: object, axis: Axis = -1) -> np.ndarray | float:
 
     References: Shannon (1948); Cover & Thomas (2006), eq. (2.1).
     """
-    P = _to_last_axis("p", p, axis)
+    P = _to_last_axis("p", p, axis, getattr(p, "dtype", None))
     out = -np.sum(xlogy(P, P), axis=-1)
     return _nonneg(out)
 

@@ -3,7 +3,9 @@
 ``tabular_mdps`` (random :class:`rlref.TabularMDP`, discounted or finite-horizon, dense or
 sparse), ``policies`` (policies of a given MDP), ``distributions`` (probability vectors),
 ``rewards`` (reward arrays), ``linear_mdps`` (random linear MDPs) and ``preference_matrices``
-(transitive Bradley–Terry or intransitive preference matrices). Sizes shrink towards their
+(transitive Bradley–Terry or intransitive preference matrices); for fuzzing, ``hostile_scalars``
+and ``hostile_arrays`` (NaN/inf, negatives, subnormals, 1e300, float32, complex, ints, bools,
+wrong shapes, strings, None). Sizes shrink towards their
 minima; arrays come from a seeded ``numpy.random.Generator``. Needs ``hypothesis`` (install
 the ``testing`` extra), not pytest. See ``docs/testing.md`` for a worked example.
 
@@ -19,7 +21,11 @@ Example::
 """
 
 from rlref.testing.strategies import (
+    ARRAY_MUTATIONS,
+    HOSTILE_FLOATS,
     distributions,
+    hostile_arrays,
+    hostile_scalars,
     linear_mdps,
     policies,
     preference_matrices,
@@ -34,4 +40,8 @@ __all__ = [
     "rewards",
     "linear_mdps",
     "preference_matrices",
+    "hostile_scalars",
+    "hostile_arrays",
+    "HOSTILE_FLOATS",
+    "ARRAY_MUTATIONS",
 ]

@@ -32,6 +32,10 @@ __all__ = [
     "rewards",
     "linear_mdps",
     "preference_matrices",
+    "hostile_scalars",
+    "hostile_arrays",
+    "HOSTILE_FLOATS",
+    "ARRAY_MUTATIONS",
 ]
 
 _SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
@@ -443,5 +447,121 @@ def preference_matrices(n: IntRange = (2, 6), transitive: bool | None = None) ->
             U[j, k], U[k, j] = b, 1.0 - b
             U[k, i], U[i, k] = c, 1.0 - c
         return _antisymmetric(U)
+
+    return build()
+
+
+# ----------------------------------------------------------------------------- hostile inputs (fuzzing)
+#: Floats a hostile user passes where a number is expected (each is a valid float64).
+HOSTILE_FLOATS: tuple[float, ...] = (
+    float("nan"), float("inf"), -float("inf"), 0.0, -0.0, -1.0, 5e-324, 5e-311, 1e-300, 1e300, -1e300, 1e-12,
+)
+
+#: The mutations :func:`hostile_arrays` applies (one per drawn example).
+ARRAY_MUTATIONS: tuple[str, ...] = (
+    "nan", "inf", "-inf", "negative", "subnormal", "huge", "float32", "float16", "complex", "complex_real",
+    "int", "bool", "empty", "drop_axis", "add_axis", "shrink_last", "list", "string", "none",
+)
+
+
+def hostile_scalars(valid: SearchStrategy | None = None) -> SearchStrategy[Any]:
+    """Values a hostile user passes where a real scalar is expected.
+
+    Draws from :data:`HOSTILE_FLOATS` (NaN, ±inf, ±0, −1, subnormals, 1e±300), their numpy
+    float32 / int64 versions, and non-numbers a careless caller produces: ``True``, ``"0.5"``,
+    ``None``, ``1 + 2j``, a complex with zero imaginary part, a shape-(1,) array. ``valid`` (a
+    strategy) mixes in values that should be accepted, so a fuzzer exercises both branches.
+
+    Example::
+
+        @given(hostile_scalars(valid=st.floats(0.01, 10)))
+        def test_beta_is_checked(beta):
+            try:
+                out = soft_value(q, None, beta)
+            except ValueError as e:
+                assert "beta" in str(e)
+            else:
+                assert np.isfinite(out).all()
+    """
+    odd: list[Any] = [True, False, "0.5", None, 1 + 2j, complex(0.5, 0.0), np.array([0.5]), np.float32(0.5), np.int64(3), np.int64(-3)]
+    base = st.sampled_from(HOSTILE_FLOATS) | st.sampled_from(HOSTILE_FLOATS).map(np.float32) | st.sampled_from(odd)
+    if valid is None:
+        return base
+    if not isinstance(valid, SearchStrategy):
+        raise ValueError(f"valid must be a hypothesis strategy or None, got {type(valid).__name__}")
+    return base | valid
+
+
+def _mutate(arr: np.ndarray, kind: str, rng: np.random.Generator) -> Any:
+    a = np.array(arr, dtype=np.float64, copy=True)
+    idx = tuple(int(rng.integers(n)) for n in a.shape) if a.size else None
+    if kind in ("nan", "inf", "-inf", "negative", "subnormal", "huge") and idx is not None:
+        a[idx] = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf, "negative": -abs(a[idx]) - 0.25,
+                  "subnormal": 5e-311, "huge": 1e300}[kind]
+        return a
+    if kind in ("float32", "float16"):
+        return a.astype(kind)
+    if kind == "complex":
+        return a + 1j * (a + 1.0)
+    if kind == "complex_real":
+        return a.astype(complex)
+    if kind == "int":
+        return np.rint(a).astype(np.int64)
+    if kind == "bool":
+        return a != 0
+    if kind == "empty":
+        return a[..., :0] if a.ndim else np.zeros(0)
+    if kind == "drop_axis":
+        return a[..., 0] if a.ndim else a
+    if kind == "add_axis":
+        return a[None]
+    if kind == "shrink_last":
+        return a[..., :-1] if a.ndim and a.shape[-1] > 1 else a[..., :0]
+    if kind == "list":
+        return a.tolist()
+    if kind == "string":
+        return "not an array"
+    if kind == "none":
+        return None
+    return a
+
+
+def hostile_arrays(base: SearchStrategy[np.ndarray], mutations: Sequence[str] = ARRAY_MUTATIONS) -> SearchStrategy[Any]:
+    """A valid array from ``base`` with one hostile mutation applied.
+
+    The mutation (see :data:`ARRAY_MUTATIONS`) is one of: an entry set to NaN, ±inf, a negative
+    value, a subnormal (5e-311) or 1e300; a cast to float32, float16, complex (with or without an
+    imaginary part), int64 (rounded) or bool; a shape change (empty last axis, a dropped or an
+    added axis, one entry fewer); a nested list (valid, for the conversion path); a string;
+    ``None``. The mutation is recorded with ``hypothesis.note`` so a failing example says which.
+    Some mutations leave the input valid (float32, list, a subnormal in a distribution): a
+    function under test must then return the correct answer, not an error.
+
+    Example::
+
+        @given(hostile_arrays(distributions(4)), distributions(4))
+        def test_kl_contract(p, q):
+            try:
+                d = kl(p, q)
+            except ValueError as e:
+                assert "p" in str(e)
+            else:
+                assert d >= 0
+    """
+    if not isinstance(base, SearchStrategy):
+        raise ValueError(f"base must be a hypothesis strategy of arrays, got {type(base).__name__}")
+    kinds = tuple(mutations)
+    unknown = [k for k in kinds if k not in ARRAY_MUTATIONS]
+    if not kinds or unknown:
+        raise ValueError(f"mutations must be a non-empty subset of {ARRAY_MUTATIONS}, got {mutations!r}")
+
+    @st.composite
+    def build(draw: Any) -> Any:
+        from hypothesis import note
+
+        arr = draw(base)
+        kind = draw(st.sampled_from(kinds))
+        note(f"hostile_arrays mutation: {kind}")
+        return _mutate(np.asarray(arr), kind, np.random.default_rng(draw(_SEEDS)))
 
     return build()
