@@ -1,4 +1,5 @@
-"""Tests for rlref.envs.tomato (the tomato-watering gridworld and random r-correlated proxies)."""
+"""Tests for rlref.envs.tomato (the tomato-watering gridworld) and the instances built on it in
+rlref.theory.correlated_proxies (its reference policy, random r-correlated proxies)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rlref.algorithms.occupancy_regularized import occupancy_of, solve
-from rlref.envs.tomato import DEFAULT_LAYOUT, random_proxy_instance, tomato_gridworld, tomato_reference_policy
-from rlref.theory.correlated_proxies import proxy_correlation
+from rlref.envs.tomato import DEFAULT_LAYOUT, tomato_gridworld
+from rlref.theory.correlated_proxies import proxy_correlation, random_proxy_instance, tomato_reference_policy
 
 
 def test_sizes_and_rewards():
@@ -90,3 +91,18 @@ def test_bad_parameters_raise():
         tomato_gridworld(DEFAULT_LAYOUT, p_dry=1.5)
     with pytest.raises(ValueError, match="num_states"):
         random_proxy_instance(0, 3, 0.5, np.random.default_rng(0))
+
+
+def test_tomato_env_module_imports_only_the_core():
+    """Layering (issue #9): rlref.envs.tomato is a pure builder; it imports no solver, theory or algorithm."""
+    import ast
+    import inspect
+
+    import rlref.envs.tomato as mod
+
+    tree = ast.parse(inspect.getsource(mod))
+    names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+    rl = {n for n in names if n.startswith("rlref")}
+    assert rl <= {"rlref._checks", "rlref.mdp", "rlref.policy", "rlref.divergences"}, rl

@@ -16,12 +16,11 @@ from rlref.envs.bridge import from_deterministic, load_bridge_npz
 from rlref.envs.chains import CHAIN_ACTIONS, chain, riverswim
 from rlref.envs.garnet import garnet
 from rlref.envs.gridworld import ACTIONS, GridMDP, gridworld, parse_layout, plot_gridworld, sutton_barto_gridworld
-from rlref.envs.tomato import TomatoGridworld, random_proxy_instance, tomato_gridworld
+from rlref.envs.tomato import TomatoGridworld, tomato_gridworld
 
 __all__ = [
     "tomato_gridworld",
     "TomatoGridworld",
-    "random_proxy_instance",
     "ACTIONS",
     "CHAIN_ACTIONS",
     "GridMDP",

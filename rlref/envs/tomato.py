@@ -1,4 +1,4 @@
-"""The tomato-watering gridworld and random MDPs with r-correlated proxy rewards.
+"""The tomato-watering gridworld (a pure builder: imports only the core).
 
 **Tomato watering** (Leike et al. 2017, "AI Safety Gridworlds", §2.5 "Reward gaming"; the
 tabular environment of Laidlaw, Singhal, Dragan 2024, §6). Built from the public description,
@@ -16,9 +16,9 @@ reduced in size so that it is an exact tabular MDP (derived here):
 
 The default layout is a 3×5 room with 4 tomatoes (S = 15·16 = 240, A = 5).
 
-**Random proxies**: :func:`random_proxy_instance` draws a random MDP, a stochastic reference
-policy and a proxy whose correlation with the true reward under μ_ref is exactly r
-(:func:`rlref.theory.correlated_proxies.correlated_proxy`).
+The reference policy of the experiments (:func:`rlref.theory.correlated_proxies.tomato_reference_policy`)
+and the random r-correlated instances (:func:`rlref.theory.correlated_proxies.random_proxy_instance`)
+solve MDPs, so they live in :mod:`rlref.theory.correlated_proxies`: an env is a pure builder.
 
 References: Leike et al. (2017), arXiv 1711.09883, §2.5 (tomato watering); Laidlaw, Singhal,
 Dragan (2024), arXiv 2403.03185, §6 (tomato environment) and §4 (r-correlated proxies).
@@ -30,20 +30,15 @@ from dataclasses import dataclass
 from itertools import product
 
 import numpy as np
-from scipy.special import log_softmax
 
-from rlref.algorithms.occupancy_regularized import occupancy_of
+from rlref._checks import check_probability
 from rlref.mdp import TabularMDP
-from rlref.theory.correlated_proxies import correlated_proxy, proxy_correlation
 
 __all__ = [
     "DEFAULT_LAYOUT",
     "ACTIONS",
     "TomatoGridworld",
     "tomato_gridworld",
-    "tomato_reference_policy",
-    "ProxyInstance",
-    "random_proxy_instance",
 ]
 
 #: '#' wall, ' ' floor, 'A' agent start (floor), 'T' watered tomato, 't' dry tomato, 'O' transformer.
@@ -134,8 +129,7 @@ def tomato_gridworld(
     """
     layout = tuple(layout)
     cells, tomatoes, watered0, start, transformer = _parse(layout)
-    if not (np.isfinite(p_dry) and 0.0 <= p_dry <= 1.0):
-        raise ValueError(f"p_dry must lie in [0, 1], got {p_dry!r}")
+    p_dry = check_probability("p_dry", p_dry)
     if not (np.isfinite(reward_per_tomato) and reward_per_tomato > 0):
         raise ValueError(f"reward_per_tomato must be > 0, got {reward_per_tomato!r}")
     n_t, n_c = len(tomatoes), len(cells)
@@ -186,77 +180,3 @@ def tomato_gridworld(
         state_mask=state_mask,
         layout=layout,
     )
-
-
-def tomato_reference_policy(env: TomatoGridworld, *, temperature: float = 0.02, uniform_weight: float = 0.5) -> np.ndarray:
-    """A mediocre, safe reference policy: (1 − w)·softmax(Q*_true/τ) + w·uniform.
-
-    Q*_true is the optimal Q of the *true* reward (value iteration); mixing with the uniform
-    policy makes π_ref stochastic with full support (so χ² against it is finite) and far from
-    optimal, like the behavior-cloned reference policies of the paper (derived here).
-    """
-    if not (np.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be > 0, got {temperature!r}")
-    if not (0.0 < uniform_weight <= 1.0):
-        raise ValueError(f"uniform_weight must lie in (0, 1], got {uniform_weight!r}")
-    mdp = env.mdp
-    v = np.zeros(mdp.num_states)
-    for _ in range(20_000):
-        v_new = (env.true_reward + mdp.gamma * mdp.expected_next(v)).max(axis=1)
-        if np.max(np.abs(v_new - v)) < 1e-12:
-            v = v_new
-            break
-        v = v_new
-    q = env.true_reward + mdp.gamma * mdp.expected_next(v)
-    soft = np.exp(log_softmax(q / temperature, axis=1))
-    return (1.0 - uniform_weight) * soft + uniform_weight / mdp.num_actions
-
-
-@dataclass(frozen=True, eq=False)
-class ProxyInstance:
-    """A random MDP with a true reward, an r-correlated proxy and a reference policy.
-
-    ``mdp.r`` is the proxy; ``correlation`` is the measured Corr_{μ_ref}(R, R̃) (= r exactly).
-    """
-
-    mdp: TabularMDP
-    true_reward: np.ndarray
-    proxy_reward: np.ndarray
-    pi_ref: np.ndarray
-    reference_occupancy: np.ndarray
-    correlation: float
-
-
-def random_proxy_instance(
-    num_states: int,
-    num_actions: int,
-    r: float,
-    rng: np.random.Generator,
-    *,
-    gamma: float = 0.9,
-    concentration: float = 0.3,
-    reference_concentration: float = 1.0,
-) -> ProxyInstance:
-    """Random MDP (Dirichlet(concentration) rows), Gaussian true reward, Dirichlet π_ref, and a
-    proxy with Corr_{μ_ref}(R, R̃) = r exactly and σ_R̃ = σ_R (derived here).
-
-    References: Laidlaw, Singhal, Dragan (2024), arXiv 2403.03185, §4 (r-correlated proxies).
-    """
-    for name, v in (("num_states", num_states), ("num_actions", num_actions)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    if num_states * num_actions < 3:
-        raise ValueError(f"num_states * num_actions must be >= 3 for a proxy with |r| < 1, got {num_states * num_actions}")
-    if not (concentration > 0 and reference_concentration > 0):
-        raise ValueError(f"concentrations must be > 0, got {concentration!r}, {reference_concentration!r}")
-    S, A = int(num_states), int(num_actions)
-    P = rng.dirichlet(np.full(S, concentration), size=(S, A))
-    R = rng.normal(size=(S, A))
-    pi_ref = rng.dirichlet(np.full(A, reference_concentration), size=S)
-    pi_ref = np.maximum(pi_ref, 1e-6)
-    pi_ref /= pi_ref.sum(axis=1, keepdims=True)
-    base = TabularMDP(P, R, gamma=gamma)
-    mu_ref = occupancy_of(base, pi_ref)
-    Rt = correlated_proxy(R, mu_ref, r, rng)
-    mdp = TabularMDP(P, Rt, gamma=gamma, name=f"random-proxy-r{r:.2f}")
-    return ProxyInstance(mdp, R, Rt, pi_ref, mu_ref, proxy_correlation(R, Rt, mu_ref))

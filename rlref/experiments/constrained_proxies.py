@@ -11,9 +11,8 @@ import numpy as np
 
 from rlref.algorithms.constrained import lagrangian_primal_dual, solve_cmdp, two_stage
 from rlref.algorithms.occupancy_regularized import solve
-from rlref.envs.tomato import random_proxy_instance
 from rlref.reproduce import Context, Report, register
-from rlref.theory.correlated_proxies import correlated_proxy
+from rlref.theory.correlated_proxies import correlated_proxy, random_proxy_instance
 
 PAPER = ("Moskovitz et al. (2023), Confronting Reward Model Overoptimization with Constrained RLHF, arXiv 2310.04373; "
          "Cai et al. (2023), Two-Stage Constrained Actor-Critic for Short Video Recommendation, arXiv 2302.01680")

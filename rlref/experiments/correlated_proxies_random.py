@@ -8,9 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from rlref.algorithms.occupancy_regularized import solve, solve_action_kl
-from rlref.envs.tomato import random_proxy_instance
 from rlref.reproduce import Context, Report, register
-from rlref.theory.correlated_proxies import improvement_bound, prescribed_lambda, reference_moments
+from rlref.theory.correlated_proxies import improvement_bound, prescribed_lambda, random_proxy_instance, reference_moments
 
 PAPER = "Laidlaw, Singhal, Dragan (2024), Correlated Proxies: A New Definition and Improved Mitigation for Reward Hacking, arXiv 2403.03185"
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from rlref.algorithms.occupancy_regularized import occupancy_of, solve, solve_action_kl
-from rlref.envs.tomato import tomato_gridworld, tomato_reference_policy
+from rlref.envs.tomato import tomato_gridworld
 from rlref.reproduce import Context, Report, register
-from rlref.theory.correlated_proxies import improvement_bound, prescribed_lambda, proxy_correlation, reference_moments
+from rlref.theory.correlated_proxies import improvement_bound, prescribed_lambda, proxy_correlation, reference_moments, tomato_reference_policy
 
 PAPER = "Laidlaw, Singhal, Dragan (2024), Correlated Proxies: A New Definition and Improved Mitigation for Reward Hacking, arXiv 2403.03185"
 

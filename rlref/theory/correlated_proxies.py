@@ -41,8 +41,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rlref._checks import as_float_array, check_finite
+from rlref._checks import as_float_array, check_count, check_finite, check_positive
 from rlref.divergences import chi2 as _chi2
+from rlref.mdp import TabularMDP
+from rlref.solve import occupancy_measure, soft_greedy, value_iteration
 
 __all__ = [
     "BoundCheck",
@@ -53,6 +55,9 @@ __all__ = [
     "lower_bound",
     "improvement_bound",
     "is_reward_hacking",
+    "ProxyInstance",
+    "random_proxy_instance",
+    "tomato_reference_policy",
 ]
 
 
@@ -258,3 +263,126 @@ def is_reward_hacking(true_reward: np.ndarray, mu: np.ndarray, mu_ref: np.ndarra
     mu = _occ("mu", mu)
     R = _reward("true_reward", true_reward, mu.shape)
     return bool(float(np.sum(mu * R)) < float(np.sum(mu_ref * R)) - tol)
+
+
+# ----------------------------------------------------------------------------- instances
+@dataclass(frozen=True, eq=False)
+class ProxyInstance:
+    """A random MDP with a true reward, an r-correlated proxy and a reference policy.
+
+    ``mdp.r`` is the proxy; ``correlation`` is the measured Corr_{μ_ref}(R, R̃) (= r exactly).
+    Shapes: true_reward, proxy_reward, pi_ref, reference_occupancy (S, A).
+    References: Laidlaw, Singhal, Dragan (2024), arXiv 2403.03185, §4 (see :func:`random_proxy_instance`).
+    """
+
+    mdp: TabularMDP
+    true_reward: np.ndarray
+    proxy_reward: np.ndarray
+    pi_ref: np.ndarray
+    reference_occupancy: np.ndarray
+    correlation: float
+
+
+def random_proxy_instance(
+    num_states: int,
+    num_actions: int,
+    r: float,
+    rng: np.random.Generator,
+    *,
+    gamma: float = 0.9,
+    concentration: float = 0.3,
+    reference_concentration: float = 1.0,
+) -> ProxyInstance:
+    """Random MDP (Dirichlet(concentration) rows), Gaussian true reward, Dirichlet π_ref, and a
+    proxy with Corr_{μ_ref}(R, R̃) = r exactly and σ_R̃ = σ_R (derived here).
+
+    μ_ref is the normalized discounted occupancy of π_ref (:func:`rlref.solve.occupancy_measure`);
+    the proxy is :func:`correlated_proxy`. (Moved here from ``rlref.envs.tomato``: an env is a
+    pure builder and may not solve.)
+
+    Shapes: -> ProxyInstance with (S, A) arrays. Raises ValueError on a count < 1,
+    S·A < 3 or a concentration <= 0.
+    References: Laidlaw, Singhal, Dragan (2024), arXiv 2403.03185, §4 (r-correlated proxies).
+    """
+    S = check_count("num_states", num_states)
+    A = check_count("num_actions", num_actions)
+    if S * A < 3:
+        raise ValueError(f"num_states * num_actions must be >= 3 for a proxy with |r| < 1, got {S * A}")
+    check_positive("concentration", concentration)
+    check_positive("reference_concentration", reference_concentration)
+    P = rng.dirichlet(np.full(S, concentration), size=(S, A))
+    R = rng.normal(size=(S, A))
+    pi_ref = rng.dirichlet(np.full(A, reference_concentration), size=S)
+    pi_ref = np.maximum(pi_ref, 1e-6)
+    pi_ref /= pi_ref.sum(axis=1, keepdims=True)
+    base = TabularMDP(P, R, gamma=gamma)
+    mu_ref = occupancy_measure(base, pi_ref)
+    Rt = correlated_proxy(R, mu_ref, r, rng)
+    mdp = TabularMDP(P, Rt, gamma=gamma, name=f"random-proxy-r{r:.2f}")
+    return ProxyInstance(
+        mdp=mdp, true_reward=R, proxy_reward=Rt, pi_ref=pi_ref, reference_occupancy=mu_ref, correlation=proxy_correlation(R, Rt, mu_ref)
+    )
+
+
+def tomato_reference_policy(env, *, temperature: float = 0.02, uniform_weight: float = 0.5) -> np.ndarray:
+    """A mediocre, safe reference policy: (1 − w)·softmax(Q*_true/τ) + w·uniform.
+
+    ``env`` is a :class:`rlref.envs.tomato.TomatoGridworld` (anything with ``mdp`` and
+    ``true_reward``). Q*_true is the optimal Q of the *true* reward (:func:`rlref.solve.value_iteration`,
+    ε = 1e-10) and the softmax is the tilt :func:`rlref.solve.soft_greedy` of the uniform policy;
+    mixing with the uniform policy makes π_ref stochastic with full support (so χ² against it is
+    finite) and far from optimal, like the behavior-cloned reference policies of the paper
+    (derived here). Moved here from ``rlref.envs.tomato`` (an env may not solve).
+
+    Shapes: -> pi_ref[s, a]. Raises ValueError if temperature <= 0 or uniform_weight ∉ (0, 1].
+    References: Laidlaw, Singhal, Dragan (2024), arXiv 2403.03185, §6 (tomato environment).
+    """
+    tau = check_positive("temperature", temperature)
+    if not (0.0 < uniform_weight <= 1.0):
+        raise ValueError(f"uniform_weight must lie in (0, 1], got {uniform_weight!r}")
+    mdp = env.mdp
+    true_mdp = TabularMDP(mdp.P, env.true_reward, gamma=mdp.gamma, mu0=mdp.mu0, name=f"{mdp.name}-true")
+    q = value_iteration(true_mdp, epsilon=1e-10, strict=True).q
+    return (1.0 - uniform_weight) * soft_greedy(q, None, tau) + uniform_weight / mdp.num_actions
+
+
+# ----------------------------------------------------------------------------- χ²-regularized bandit optimum
+# (moved here from the token-tree-objectives reproduction, where it was a cvxpy program: experiments hold no library logic)
+def chi2_regularized_optimum(pi_ref: np.ndarray, r: np.ndarray, lam: float) -> np.ndarray:
+    """The maximizer over the simplex of  Σ_y p(y) r(y) − λ · χ²(p ‖ π_ref),  χ²(p‖q) = Σ_y p(y)²/q(y) − 1.
+
+    KKT (derived here): r(y) − 2λ p(y)/π_ref(y) − ν + κ(y) = 0 with κ ≥ 0, κ·p = 0, so
+        p(y) = π_ref(y) · (r(y) − ν)₊ / (2λ),
+    with ν the unique root of Σ_y π_ref(y) (r(y) − ν)₊ = 2λ (found exactly by sorting r: on the
+    active set A = {y : r(y) > ν}, ν = (Σ_A π_ref r − 2λ) / Σ_A π_ref). Unlike the KL optimum, outcomes
+    with r(y) ≤ ν get probability 0; as λ → ∞, p → π_ref. Outcomes with π_ref(y) = 0 get 0.
+
+    Shapes: pi_ref[y], r[y], scalar lam > 0 -> p[y]. Raises ValueError for a non-distribution
+    pi_ref, non-finite r, or lam <= 0.
+    References: Laidlaw, Singhal, Dragan (2024), "Correlated Proxies: A New Definition and Improved
+    Mitigation for Reward Hacking", arXiv 2403.03185, §5 (χ² occupancy regularization; a bandit
+    is a one-state MDP); closed form derived here.
+    """
+    from rlref._checks import check_distribution, check_positive
+
+    ref = as_float_array("pi_ref", pi_ref, ndim=1)
+    check_distribution("pi_ref", ref)
+    rew = as_float_array("r", r, ndim=1)
+    check_finite("r", rew)
+    if rew.shape != ref.shape:
+        raise ValueError(f"r must have the shape of pi_ref {ref.shape}, got {rew.shape}")
+    lam = check_positive("lam", lam)
+    sup = ref > 0
+    order = np.argsort(-rew[sup])
+    rs, qs = rew[sup][order], ref[sup][order]
+    cq, cqr = np.cumsum(qs), np.cumsum(qs * rs)
+    nu_k = (cqr - 2.0 * lam) / cq  # ν if the active set is the top k+1 rewards
+    nxt = np.append(rs[1:], -np.inf)
+    k = int(np.argmax((nu_k < rs) & (nu_k >= nxt)))  # the consistent active set (exists and is unique)
+    nu = nu_k[k]
+    p = np.zeros_like(ref)
+    p[sup] = ref[sup] * np.maximum(rew[sup] - nu, 0.0) / (2.0 * lam)
+    return p / p.sum()
+
+
+__all__ += ["chi2_regularized_optimum"]
