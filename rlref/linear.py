@@ -24,8 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from rlref._checks import DIST_ATOL, as_float_array, check_finite, check_positive
-from rlref.envs._common import as_generator, check_count, resolve_gamma
+from rlref._checks import DIST_ATOL, as_float_array, as_generator, check_count, check_finite, check_positive, resolve_gamma
 from rlref.mdp import TabularMDP
 from rlref.policy import validate_policy
 from rlref.solve.occupancy import state_occupancy

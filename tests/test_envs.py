@@ -598,3 +598,30 @@ def test_from_deterministic_custom_mu0():
 def test_from_deterministic_bad_inputs_raise(trans, rews, kwargs, match):
     with pytest.raises(ValueError, match=match):
         from_deterministic(trans, rews, **kwargs)
+
+
+@pytest.mark.parametrize("seed", [-1, -(2**40), 1.5, True, "0"])
+def test_a_bad_seed_is_a_value_error_naming_seed(seed):
+    """Issue #11 item 18: a negative (or non-integer) seed is refused by name before numpy sees it."""
+    with pytest.raises(ValueError, match="seed must be None, a non-negative integer"):
+        garnet(4, 2, 2, seed=seed)
+
+
+def test_env_builders_import_only_the_core():
+    """Layering (issue #9): every rlref.envs module imports only the core (no solve, theory,
+    algorithms, and no private envs._common)."""
+    import ast
+    import importlib
+    import inspect
+    import pkgutil
+
+    import rlref.envs as envs
+
+    core = {"rlref._checks", "rlref.mdp", "rlref.policy", "rlref.divergences"}
+    for info in pkgutil.iter_modules(envs.__path__):
+        if info.name == "_common":
+            continue
+        mod = importlib.import_module(f"rlref.envs.{info.name}")
+        tree = ast.parse(inspect.getsource(mod))
+        used = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("rlref")}
+        assert used <= core | {f"rlref.envs.{m.name}" for m in pkgutil.iter_modules(envs.__path__) if m.name != "_common"}, (info.name, used)

@@ -262,3 +262,11 @@ def test_feature_expectation_on_sparse_and_staged_tabular_mdps_matches_unrolling
         total += 0.9**h * np.einsum("s,sa,sad->d", dist, pih[h], phi)
         dist = np.einsum("s,sa,sat->t", dist, pih[h], Ph[h])
     np.testing.assert_allclose(feature_expectation(staged, pih, phi=phi), total, atol=1e-12)
+
+
+def test_random_linear_builders_refuse_a_negative_seed():
+    """Issue #11 item 18: seed=-1 is a ValueError naming ``seed`` (not a bare numpy error)."""
+    with pytest.raises(ValueError, match="seed must be None, a non-negative integer"):
+        random_low_rank_features(3, 2, 2, seed=-1)
+    with pytest.raises(ValueError, match="seed must be None, a non-negative integer"):
+        random_linear_mdp(3, 2, 2, seed=-1)

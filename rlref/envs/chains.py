@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlref.envs._common import check_count, check_probability, check_real, resolve_gamma
+from rlref._checks import check_count, check_probability, check_real, resolve_gamma
 from rlref.mdp import TabularMDP
 
 __all__ = ["CHAIN_ACTIONS", "chain", "riverswim"]

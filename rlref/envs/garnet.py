@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from rlref.envs._common import as_generator, check_count, resolve_gamma
+from rlref._checks import as_generator, check_count, resolve_gamma
 from rlref.mdp import TabularMDP
 
 __all__ = ["garnet", "GARNET_SPARSE_THRESHOLD"]

@@ -27,8 +27,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from rlref._checks import check_gamma
-from rlref.envs._common import check_probability, check_real, resolve_gamma
+from rlref._checks import check_gamma, check_probability, check_real, resolve_gamma
 from rlref.mdp import TabularMDP
 
 __all__ = [
