@@ -39,3 +39,33 @@ def test_item6_float64_rewards_of_1e200():
     # the mean of near-max values must not overflow either: rloo of (1e308, 1e308, 0)
     r3 = torch.tensor([[1e308, 1e308, 0.0]], dtype=torch.float64)
     torch.testing.assert_close(adv.rloo(r3), torch.tensor([[0.5e308, 0.5e308, -1e308]], dtype=torch.float64))
+
+
+# ----------------------------------------------------------------------------- item 7
+@pytest.mark.parametrize("fn", [adv.grpo, adv.group_mean_batch_std, adv.reinforce_pp, adv.dler_batch_normalized, adv.rloo])
+def test_item7_flat_group_has_finite_gradient(fn):
+    """A group whose rewards are all equal (common with verifiable 0/1 rewards) has advantage 0 and
+    a finite — not NaN (the backward of sqrt(0)) — gradient w.r.t. its rewards; zero where only the
+    group's own statistics see it (not for the batch std of group_mean_batch_std, which the flat
+    group's rewards do move). eps=0 where the estimator has one, so the std is exactly 0 there."""
+    r = torch.tensor([[1.0, 1.0, 1.0], [0.0, 1.0, 3.0]], dtype=torch.float64, requires_grad=True)
+    kw = {"eps": 0.0} if fn is not adv.rloo else {}
+    out = fn(r, **kw) if fn is not adv.reinforce_pp else fn(r[:1], **kw)
+    w = torch.arange(1.0, out.numel() + 1, dtype=torch.float64).reshape(out.shape)
+    (out * w).sum().backward()
+    assert torch.isfinite(r.grad).all()
+    if fn is not adv.group_mean_batch_std:
+        assert torch.equal(r.grad[0], torch.zeros(3, dtype=torch.float64))
+
+
+def test_item7_grpo_gradient_matches_the_closed_form_on_a_non_flat_group():
+    """Next to a flat group, the non-flat group's gradient is the derivative of (r − r̄)/s (unbiased s),
+    ∂A_i/∂r_j = (δ_ij − 1/n)/s − (r_i − r̄)(r_j − r̄)/((n − 1) s³), written out here."""
+    vals = [0.0, 1.0, 3.0]
+    r = torch.tensor([[2.0, 2.0, 2.0], vals], dtype=torch.float64, requires_grad=True)
+    adv.grpo(r, eps=0.0)[1, 0].backward()
+    n, mean = 3, sum(vals) / 3
+    s = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1))
+    want = [((1.0 if j == 0 else 0.0) - 1 / n) / s - (vals[0] - mean) * (vals[j] - mean) / ((n - 1) * s**3) for j in range(3)]
+    torch.testing.assert_close(r.grad[1], torch.tensor(want, dtype=torch.float64))
+    assert torch.equal(r.grad[0], torch.zeros(3, dtype=torch.float64))
