@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import networkx as nx
 import numpy as np
 from scipy.optimize import linprog
 from scipy.special import expit, log_expit, log_softmax, logsumexp
@@ -395,6 +396,29 @@ def regularized_nash(
 
 
 # ----------------------------------------------------------------------------- Bradley–Terry fit
+def _check_bt_mle_exists(WP: np.ndarray) -> None:
+    """RuntimeError unless the digraph y → y' (y beats y' with positive weight) is strongly connected.
+
+    Ford (1957), condition (A): for every split of the responses into two non-empty sets, some
+    member of each beats some member of the other; equivalently strong connectivity. A strongly
+    connected component with no edge coming in from outside is a set never beaten by the rest.
+    """
+    n = WP.shape[0]
+    G = nx.DiGraph()
+    G.add_nodes_from(range(n))
+    G.add_edges_from((int(i), int(j)) for i, j in zip(*np.nonzero(WP > 0), strict=True) if i != j)
+    if n <= 1 or nx.is_strongly_connected(G):
+        return
+    C = nx.condensation(G)
+    top = next(c for c in nx.topological_sort(C) if C.in_degree(c) == 0)
+    members = sorted(C.nodes[top]["members"])
+    raise RuntimeError(
+        f"fit_bradley_terry: the maximum-likelihood reward does not exist: responses {members} are never beaten by the "
+        f"other responses (P[y, y'] * weights[y, y'] = 0 for every y outside that set, y' inside), so their reward "
+        f"diverges to +inf; the comparison graph must be strongly connected (Ford 1957), or pass ridge > 0"
+    )
+
+
 def fit_bradley_terry(P: np.ndarray, weights: np.ndarray | None = None, ridge: float = 0.0) -> np.ndarray:
     """Population maximum-likelihood Bradley–Terry reward fitted to a (possibly intransitive) P.
 
@@ -402,10 +426,16 @@ def fit_bradley_terry(P: np.ndarray, weights: np.ndarray | None = None, ridge: f
     where ``w[y, y']`` is the probability of comparing the ordered pair (default uniform).
     If P is itself Bradley–Terry with reward r and w has connected support, r̂ = r − mean(r).
 
-    Solved by Newton's method. Shapes: P[n, n], weights[n, n] -> r̂[n]. Raises RuntimeError if it fails
-    (e.g. the MLE does not exist because one response is never beaten and ridge = 0).
+    Existence (ridge = 0): the MLE exists, finite and unique up to a constant, iff the "beats"
+    digraph with an edge y → y' whenever w(y, y')·P[y, y'] > 0 is strongly connected (Zermelo
+    1929; Ford 1957, condition A); otherwise some set of responses is never beaten by the rest and
+    its rewards diverge. This is checked first (networkx), with a RuntimeError naming that set.
 
-    References: Bradley & Terry (1952); Rafailov et al. (2023), eq. (2) (reward-model loss).
+    Solved by Newton's method. Shapes: P[n, n], weights[n, n] -> r̂[n]. Raises RuntimeError if the
+    MLE does not exist (above) or Newton fails; ValueError on bad P, weights or ridge.
+
+    References: Bradley & Terry (1952); Ford (1957), "Solution of a ranking problem from binary
+    comparisons", condition (A); Rafailov et al. (2023), eq. (2) (reward-model loss).
     """
     P = validate_preference_matrix(P)
     n = P.shape[0]
@@ -420,6 +450,8 @@ def fit_bradley_terry(P: np.ndarray, weights: np.ndarray | None = None, ridge: f
     if not (np.isfinite(ridge) and ridge >= 0):
         raise ValueError(f"ridge must be >= 0 and finite, got {ridge!r}")
     WP = W * P
+    if ridge == 0.0:
+        _check_bt_mle_exists(WP)
 
     def loss_grad_hess(r: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         d = r[:, None] - r[None, :]
@@ -452,3 +484,28 @@ def fit_bradley_terry(P: np.ndarray, weights: np.ndarray | None = None, ridge: f
         raise RuntimeError(f"fit_bradley_terry: Newton did not converge (|grad|={np.max(np.abs(grad)):.2e}); "
                            "the MLE may not exist (a response is never beaten); use ridge > 0")
     return r
+
+
+# ----------------------------------------------------------------------------- random instances
+# (moved here from the nash-intransitive and inpo-last-iterate reproductions, which each had a copy)
+def random_preference_matrix(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A random general preference matrix P = ½ + (B − Bᵀ)/2 with B[i, j] ~ U(−½, ½) i.i.d.
+
+    P[i, j] = Pr(i ≻ j) is in [0, 1], P + Pᵀ = 1, diag(P) = ½; it is generically intransitive (not
+    of Bradley–Terry form), the regime where Nash (minimax-winner) alignment differs from reward
+    maximization.
+
+    Shapes: integer n >= 1 -> P[n, n]. Randomness: one ``rng.uniform(-0.5, 0.5, (n, n))`` call.
+    References: Swamy et al. (2024), "A Minimaximalist Approach to RLHF" (SPO), §2 (general
+    preferences, minimax winners); Zhang et al. (2024), INPO, §5 (random preference instances).
+    """
+    from rlref._checks import check_count
+
+    n = check_count("n", n, 1, "the number of responses")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    B = rng.uniform(-0.5, 0.5, (n, n))
+    return 0.5 + (B - B.T) / 2
+
+
+__all__ += ["random_preference_matrix"]

@@ -456,3 +456,60 @@ def rto_plan(tree: TokenTree, token_rewards: np.ndarray | None, pi_ref: np.ndarr
         tok = np.where(excluded, 0.0, tok)
     res = soft_value_iteration(tree.to_mdp(R, token_reward=tok), b, pi_ref=tree.extend_policy(ref))
     return RTOPlan(policy=tree.restrict_policy(res.policy), root_value=float(res.values[0, 0]))
+
+
+# ----------------------------------------------------------------------------- token-level LD-DPO on a token tree
+# (moved here from the token-tree-objectives reproduction: experiments hold no library logic)
+def ld_dpo_token_minimizer(tree: TokenTree, pi_ref: np.ndarray, P: np.ndarray, beta: float, alpha: float,
+                           mu: np.ndarray | None = None, gtol: float = 1e-11, maxiter: int = 5000) -> np.ndarray:
+    """Population minimizer of token-level LD-DPO over a tabular (per-prefix logit) policy on a token tree.
+
+    With f_{y,y'} = Σ_t w_t(y, y') (log π(y_t | y_<t) − log π_ref(y_t | y_<t)), w_t = 1 for t < ℓ_p =
+    min(|y|, |y'|) and α after (the exact token weights of LD-DPO, not the equal-share tabular
+    approximation of :func:`ld_dpo_coefficients`), the loss is
+        L(π) = −Σ_{y,y'} μ(y, y') [P(y ≻ y') log σ(β(f_{y,y'} − f_{y',y})) + P(y' ≻ y) log σ(β(f_{y',y} − f_{y,y'}))],
+    minimized by BFGS over the per-prefix logits (started at log π_ref). α = 1 is DPO, whose
+    minimizer for a Bradley–Terry P is the tilt π_ref(y) e^{r(y)/β}/Z (a test checks this).
+
+    Shapes: pi_ref[prefix, token] (tree policy), P[y, y'] over the tree's responses, mu[y, y'] (default
+    p_ref ⊗ p_ref with p_ref the reference's response law) -> the minimizer's response law p[y].
+    References: Liu et al. (2024), "Length Desensitization in Direct Preference Optimization",
+    eq. (11) (the public-length weights); population form on the token tree derived here.
+    """
+    b = check_positive("beta", beta)
+    a = float(alpha)
+    if not (0.0 <= a <= 1.0):
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha!r}")
+    pi_ref = as_float_array("pi_ref", pi_ref, ndim=2)
+    if pi_ref.shape != (tree.num_prefixes, tree.vocab_size):
+        raise ValueError(f"pi_ref must have shape ({tree.num_prefixes}, {tree.vocab_size}) (prefix, token), got {pi_ref.shape}")
+    p_ref = tree.sequence_distribution(pi_ref)
+    n = tree.num_sequences
+    P = validate_preference_matrix(P)
+    if P.shape != (n, n):
+        raise ValueError(f"P must have shape ({n}, {n}) (the tree's responses), got {P.shape}")
+    wpair = np.outer(p_ref, p_ref) if mu is None else as_float_array("mu", mu, ndim=2)
+    if wpair.shape != (n, n):
+        raise ValueError(f"mu must have shape ({n}, {n}), got {wpair.shape}")
+    steps = tree.steps
+    valid = steps[..., 0] >= 0
+    pidx, vidx = np.maximum(steps[..., 0], 0), np.maximum(steps[..., 1], 0)
+    with np.errstate(divide="ignore"):
+        log_ref = np.log(pi_ref)
+    ref_tok = np.where(valid, log_ref[pidx, vidx], 0.0)
+    lens = tree.lengths
+    pub = np.minimum(lens[:, None], lens[None, :])
+    t = np.arange(tree.max_len)
+    W = np.where(t[None, None, :] < pub[:, :, None], 1.0, a) * valid[:, None, :]
+
+    def fun(theta: np.ndarray) -> float:
+        lq = log_softmax(theta.reshape(tree.num_prefixes, tree.vocab_size), axis=1)
+        f = np.einsum("abt,at->ab", W, lq[pidx, vidx] * valid - ref_tok)
+        D = f - f.T
+        return float(-np.sum(wpair * (P * log_expit(b * D) + (1 - P) * log_expit(-b * D))))
+
+    res = minimize(fun, log_ref.ravel(), method="BFGS", options={"gtol": gtol, "maxiter": maxiter})
+    return tree.sequence_distribution(np.exp(log_softmax(res.x.reshape(tree.num_prefixes, tree.vocab_size), axis=1)))
+
+
+__all__ += ["ld_dpo_token_minimizer"]

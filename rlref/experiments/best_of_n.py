@@ -23,6 +23,7 @@ from rlref.theory.kl_regularized import (
     best_of_n_reward,
     kl_constrained,
     reward_kl_frontier,
+    sample_best_of_n,
 )
 
 PAPER = "Beirami et al. (2024), Theoretical guarantees on the best-of-n alignment policy"
@@ -58,11 +59,7 @@ def run(ctx: Context) -> Report:
     r_mc = np.array([1.0, 2.0, 2.0, 0.0, 2.0])
     n_mc = 4
     exact = best_of_n_distribution(ref_mc, r_mc, n_mc)
-    draws = rng.choice(5, size=(trials, n_mc), p=ref_mc)
-    rew = r_mc[draws]
-    key = rng.random((trials, n_mc))
-    best = np.where(rew == rew.max(axis=1, keepdims=True), key, -1.0).argmax(axis=1)
-    emp = np.bincount(draws[np.arange(trials), best], minlength=5) / trials
+    emp = np.bincount(sample_best_of_n(ref_mc, r_mc, n_mc, trials, rng), minlength=5) / trials
     z = float(np.max(np.abs(emp - exact) / np.sqrt(exact * (1 - exact) / trials + 1e-300)))
 
     # reward vs KL: best-of-n against the KL-regularized frontier

@@ -14,14 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from rlref.algorithms.nash_po import inpo, inpo_minimize, inpo_sampled, inpo_update, nash_md, nash_md_step_size
+from rlref.preferences import random_preference_matrix
 from rlref.reproduce import Context, Report, register
 
 TAUS = (0.1, 0.3, 1.0)
-
-
-def _random_intransitive(n: int, rng: np.random.Generator) -> np.ndarray:
-    B = rng.uniform(-0.5, 0.5, (n, n))
-    return 0.5 + (B - B.T) / 2
 
 
 @register("inpo-last-iterate", paper="Zhang et al. 2024 (INPO); Munos et al. 2023 (Nash-MD)",
@@ -38,7 +34,7 @@ def run(ctx: Context) -> Report:
     seeds = ctx.scale(10, 30)
     num_pairs = ctx.scale(2000, 5000)
     tau_s = 0.3
-    P = _random_intransitive(n, ctx.child_rng(0))
+    P = random_preference_matrix(n, ctx.child_rng(0))
     t = np.arange(1, T + 1)
 
     exact = {tau: {"INPO": inpo(P, None, tau, T), "Nash-MD": nash_md(P, None, tau, T)} for tau in TAUS}

@@ -13,17 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from rlref.algorithms.nash_po import hedge_regret_bound, inpo, iterated_dpo_bt, nash_md, spo_hedge, spo_policy_gradient
-from rlref.preferences import exploitability, fit_bradley_terry, minimax_winner, regularized_nash
+from rlref.preferences import exploitability, fit_bradley_terry, minimax_winner, random_preference_matrix, regularized_nash
 from rlref.reproduce import Context, Report, register
 
 BIASED_RPS = 0.5 + np.array([[0.0, -0.25, 0.5], [0.25, 0.0, -0.05], [-0.5, 0.05, 0.0]])
 TAU = 0.01  # regularization of INPO / Nash-MD: π*_τ is a (τ log n)-minimax winner
 BETA = 0.05  # KL strength of the DPO step
-
-
-def _random_intransitive(n: int, rng: np.random.Generator) -> np.ndarray:
-    B = rng.uniform(-0.5, 0.5, (n, n))
-    return 0.5 + (B - B.T) / 2
 
 
 def _slope(t: np.ndarray, y: np.ndarray) -> float:
@@ -72,7 +67,7 @@ def run(ctx: Context) -> Report:
     rps = _as_arrays(ctx.unit("biased-rps", lambda: _run_instance(BIASED_RPS, T)))
     instances = []
     for i in ctx.progress(range(n_inst), desc="random games"):
-        P = _random_intransitive(n_resp, ctx.child_rng(i))
+        P = random_preference_matrix(n_resp, ctx.child_rng(i))
         instances.append(_as_arrays(ctx.unit(f"instance-{i}", lambda P=P: _run_instance(P, T))))
 
     # ---- claims

@@ -19,12 +19,9 @@ from collections.abc import Callable
 import matplotlib
 
 matplotlib.use("Agg")
-import cvxpy as cp
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from scipy.optimize import minimize
-from scipy.special import log_expit, log_softmax
 
 from rlref.algorithms import nash_po
 from rlref.algorithms import preference_losses as pl
@@ -41,6 +38,7 @@ from rlref.llm.tokentree import (
 )
 from rlref.preferences import bradley_terry
 from rlref.reproduce import Context, Report, register
+from rlref.theory.correlated_proxies import chi2_regularized_optimum
 from rlref.theory.kl_regularized import optimal_policy
 from rlref.tokentree import TokenTree
 
@@ -85,37 +83,6 @@ def _kl_pg(pol, inst: _Inst, beta: float, R_tok: torch.Tensor, ref_tok: torch.Te
 
 def _weighted(pairs, res) -> torch.Tensor:
     return (pairs.weights * res.losses).sum()
-
-
-def _ld_dpo_target(inst: _Inst, P: np.ndarray, beta: float, alpha: float) -> np.ndarray:
-    """Token-level LD-DPO population minimizer by BFGS over per-prefix logits (numpy, independent)."""
-    tree = inst.tree
-    steps = tree.steps
-    valid = steps[..., 0] >= 0
-    pidx, vidx = np.maximum(steps[..., 0], 0), np.maximum(steps[..., 1], 0)
-    ref_tok = np.log(inst.pi_ref)[pidx, vidx] * valid
-    lens = tree.lengths
-    pub = np.minimum(lens[:, None], lens[None, :])
-    t = np.arange(tree.max_len)
-    W = np.where(t[None, None, :] < pub[:, :, None], 1.0, alpha) * valid[:, None, :]
-    wpair = np.outer(inst.p_ref, inst.p_ref)
-
-    def fun(theta: np.ndarray) -> float:
-        lq = log_softmax(theta.reshape(tree.num_prefixes, tree.vocab_size), axis=1)
-        f = np.einsum("abt,at->ab", W, lq[pidx, vidx] * valid - ref_tok)
-        D = f - f.T
-        return float(-np.sum(wpair * (P * log_expit(beta * D) + (1 - P) * log_expit(-beta * D))))
-
-    res = minimize(fun, np.log(inst.pi_ref).ravel(), method="BFGS", options={"gtol": 1e-11, "maxiter": 5000})
-    return tree.sequence_distribution(np.exp(log_softmax(res.x.reshape(tree.num_prefixes, tree.vocab_size), axis=1)))
-
-
-def _chi2_target(p_ref: np.ndarray, r: np.ndarray, lam: float) -> np.ndarray:
-    p = cp.Variable(p_ref.size)
-    obj = r @ p - lam * (cp.sum(cp.multiply(1.0 / p_ref, cp.square(p))) - 1.0)
-    cp.Problem(cp.Maximize(obj), [p >= 0, cp.sum(p) == 1]).solve(solver=cp.CLARABEL)
-    x = np.clip(np.asarray(p.value), 0.0, None)
-    return x / x.sum()
 
 
 def _objective(name: str, inst: _Inst, pol) -> tuple[Callable[[], torch.Tensor], np.ndarray, str, np.ndarray | None]:
@@ -197,7 +164,7 @@ def _objective(name: str, inst: _Inst, pol) -> tuple[Callable[[], torch.Tensor],
             lp = [preference.ld_dpo_logps(x[i], m[i], pub, alpha=alpha) for x in (tok, inst.ref_tok) for i in (c, d)]
             return _weighted(pairs, preference.dpo_loss(lp[0], lp[1], lp[2], lp[3], beta))
 
-        return ld, _ld_dpo_target(inst, P, beta, alpha), "lbfgs", None
+        return ld, pl.ld_dpo_token_minimizer(inst.tree, inst.pi_ref, P, beta, alpha), "lbfgs", None
     if name == "inpo-round":
         eta, tau = 2.0, 1.0
         A = inst.rng.uniform(size=P.shape)
@@ -236,7 +203,7 @@ def _objective(name: str, inst: _Inst, pol) -> tuple[Callable[[], torch.Tensor],
             pen_exact = (rows.weights.numel() * rows.weights[:, None] * g.detach() * tok).sum()
             return _pg(pol, inst, rows, r - (rows.weights * r).sum()) + pen_exact
 
-        return chi2, _chi2_target(inst.p_ref, inst.r, lam), "adam", None
+        return chi2, chi2_regularized_optimum(inst.p_ref, inst.r, lam), "adam", None
     raise ValueError(f"unknown objective {name!r}")
 
 

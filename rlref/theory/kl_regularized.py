@@ -505,3 +505,35 @@ def best_of_n_reward(pi_ref: np.ndarray, r: np.ndarray, n: float) -> float:
     """
     _, values, _, _, log_p = _bon_levels(pi_ref, r, n)
     return float(np.exp(log_p) @ values)
+
+
+# ----------------------------------------------------------------------------- best-of-n sampler
+# (moved here from the best-of-n reproduction: experiments hold no library logic)
+def sample_best_of_n(pi_ref: np.ndarray, r: np.ndarray, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Monte Carlo best-of-n: ``size`` independent rounds of n i.i.d. draws y ~ π_ref, each
+    returning one draw of highest reward r(y), ties broken uniformly at random.
+
+    Each round draws y_1..y_n ~ π_ref and keys u_1..u_n ~ U(0, 1) and returns y_{i*},
+    i* = argmax_{i : r(y_i) = max_j r(y_j)} u_i (uniform among the tied draws). Its law is
+    :func:`best_of_n_distribution` (π_ref, r, n), which a test checks by a χ²-type z-score.
+
+    Shapes: pi_ref[y], r[y], integer n >= 1, size >= 1 -> int64[size] (the returned outcomes).
+    Randomness: ``rng.choice`` for the draws, then ``rng.random`` for the keys, in that order.
+    References: Beirami et al. (2024), "Theoretical guarantees on the best-of-n alignment policy",
+    §2 (the best-of-n policy); uniform tie-breaking as in :func:`best_of_n_distribution`.
+    """
+    from rlref._checks import check_count
+
+    ref, rew = _check_1d(pi_ref, r)
+    n = check_count("n", n, 1, "the number of samples per round")
+    size = check_count("size", size, 1, "the number of rounds")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    draws = rng.choice(ref.size, size=(size, n), p=ref)
+    rew_d = rew[draws]
+    key = rng.random((size, n))
+    best = np.where(rew_d == rew_d.max(axis=1, keepdims=True), key, -1.0).argmax(axis=1)
+    return draws[np.arange(size), best]
+
+
+__all__ += ["sample_best_of_n"]

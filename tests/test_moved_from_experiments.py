@@ -1,0 +1,181 @@
+"""Tests of the library functions that used to live inside reproductions (issue #9: experiments
+hold no library logic). Golden values come from closed forms or an independent solver.
+
+* ``rlref.theory.kl_regularized.sample_best_of_n`` (was inline in ``best_of_n.py``)
+* ``rlref.theory.correlated_proxies.chi2_regularized_optimum`` (was ``_chi2_target``, a cvxpy program)
+* ``rlref.algorithms.preference_losses.ld_dpo_token_minimizer`` (was ``_ld_dpo_target``)
+* ``rlref.preferences.random_preference_matrix`` (was ``_random_intransitive``, in two reproductions)
+"""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rlref.algorithms.preference_losses import dpo_bt_minimizer, ld_dpo_token_minimizer
+from rlref.preferences import bradley_terry, random_preference_matrix, validate_preference_matrix
+from rlref.theory.correlated_proxies import chi2_regularized_optimum
+from rlref.theory.kl_regularized import best_of_n_distribution, sample_best_of_n
+from rlref.tokentree import TokenTree
+
+
+# ----------------------------------------------------------------------------- best-of-n sampler
+def test_best_of_n_sampler_two_outcomes_closed_form() -> None:
+    """π_ref = (½, ½), r = (0, 1), n = 2: the better outcome is returned unless both draws are 0, so P = 3/4."""
+    y = sample_best_of_n([0.5, 0.5], [0.0, 1.0], 2, 200_000, np.random.default_rng(0))
+    freq = float(np.mean(y == 1))
+    assert abs(freq - 0.75) < 5 * np.sqrt(0.75 * 0.25 / y.size)
+
+
+def test_best_of_n_sampler_breaks_ties_uniformly() -> None:
+    """Two tied top outcomes of masses .3 and .1 below a third of mass .6: given the top level, the
+    choice is π_ref restricted to it, i.e. 3 : 1 (closed form 1 − .6^n for the level)."""
+    ref, r, n = np.array([0.3, 0.1, 0.6]), np.array([1.0, 1.0, 0.0]), 3
+    y = sample_best_of_n(ref, r, n, 200_000, np.random.default_rng(1))
+    top = 1 - 0.6**n
+    for k, expected in ((0, top * 0.75), (1, top * 0.25), (2, 0.6**n)):
+        f = float(np.mean(y == k))
+        assert abs(f - expected) < 5 * np.sqrt(expected * (1 - expected) / y.size)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(2, 6), st.integers(1, 8), st.integers(0, 2**31 - 1))
+def test_best_of_n_sampler_matches_the_exact_law(k: int, n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    ref = rng.dirichlet(np.ones(k))
+    r = rng.integers(0, 3, k).astype(float)  # ties are common
+    trials = 40_000
+    emp = np.bincount(sample_best_of_n(ref, r, n, trials, rng), minlength=k) / trials
+    exact = best_of_n_distribution(ref, r, n)
+    z = np.abs(emp - exact) / np.sqrt(exact * (1 - exact) / trials + 1e-300)
+    assert np.all(z[exact > 0] < 5.5)
+    assert np.all(emp[exact == 0] == 0)
+
+
+def test_best_of_n_sampler_rejects_bad_input() -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="n"):
+        sample_best_of_n([0.5, 0.5], [0, 1], 0, 10, rng)
+    with pytest.raises(ValueError, match="size"):
+        sample_best_of_n([0.5, 0.5], [0, 1], 2, 0, rng)
+    with pytest.raises(ValueError, match="pi_ref"):
+        sample_best_of_n([0.5, 0.6], [0, 1], 2, 10, rng)
+    with pytest.raises(ValueError, match="rng"):
+        sample_best_of_n([0.5, 0.5], [0, 1], 2, 10, 0)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- χ² optimum
+def _chi2_cvxpy(p_ref: np.ndarray, r: np.ndarray, lam: float) -> np.ndarray:
+    """Independent oracle: the concave program max r·p − λ(Σ p²/p_ref − 1) over the simplex (Clarabel)."""
+    p = cp.Variable(p_ref.size)
+    obj = r @ p - lam * (cp.sum(cp.multiply(1.0 / p_ref, cp.square(p))) - 1.0)
+    cp.Problem(cp.Maximize(obj), [p >= 0, cp.sum(p) == 1]).solve(solver=cp.CLARABEL)
+    return np.clip(np.asarray(p.value), 0.0, None)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(2, 12), st.floats(0.01, 20.0), st.integers(0, 2**31 - 1))
+def test_chi2_optimum_matches_a_convex_solver(k: int, lam: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    p_ref = rng.dirichlet(np.ones(k)) * 0.98 + 0.02 / k
+    r = rng.normal(size=k)
+    p = chi2_regularized_optimum(p_ref, r, lam)
+    q = _chi2_cvxpy(p_ref, r, lam)
+    assert np.isclose(p.sum(), 1.0) and np.all(p >= 0)
+    assert np.max(np.abs(p - q)) < 1e-5
+
+    def objective(x: np.ndarray) -> float:
+        return float(r @ x - lam * (np.sum(x**2 / p_ref) - 1))
+
+    assert objective(p) >= objective(q) - 1e-9  # exact closed form is at least as good as the solver
+
+
+def test_chi2_optimum_closed_form_cases() -> None:
+    # constant reward: the regularizer alone, p = π_ref
+    ref = np.array([0.2, 0.3, 0.5])
+    assert np.allclose(chi2_regularized_optimum(ref, np.ones(3), 0.7), ref)
+    # interior (all active) solution: p = π_ref (1 + (r − E_ref r)/(2λ)) when it stays >= 0
+    r = np.array([0.0, 0.1, 0.2])
+    lam = 5.0
+    assert np.allclose(chi2_regularized_optimum(ref, r, lam), ref * (1 + (r - ref @ r) / (2 * lam)))
+    # small λ: all the mass goes to the best outcome (ν between the top two rewards)
+    assert np.allclose(chi2_regularized_optimum(ref, np.array([0.0, 0.0, 1.0]), 1e-3), [0, 0, 1])
+    # outcomes outside the reference support get nothing
+    assert chi2_regularized_optimum(np.array([0.0, 0.5, 0.5]), np.array([9.0, 0.0, 1.0]), 0.1)[0] == 0.0
+
+
+def test_chi2_optimum_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="lam"):
+        chi2_regularized_optimum([0.5, 0.5], [0, 1], 0.0)
+    with pytest.raises(ValueError, match="r must have the shape"):
+        chi2_regularized_optimum([0.5, 0.5], [0, 1, 2], 1.0)
+    with pytest.raises(ValueError, match="r"):
+        chi2_regularized_optimum([0.5, 0.5], [0, np.nan], 1.0)
+
+
+# ----------------------------------------------------------------------------- LD-DPO on a token tree
+def test_ld_dpo_token_minimizer_at_alpha_one_is_the_dpo_tilt() -> None:
+    """α = 1 removes the length weights, so the minimizer is DPO's: π_ref e^{r/β}/Z (Rafailov et al. 2023, eq. 4)."""
+    tree = TokenTree(3, 2, eos=0)
+    rng = np.random.default_rng(0)
+    pi_ref = tree.random_policy(rng, concentration=3.0)
+    r = rng.normal(size=tree.num_sequences)
+    p_ref = tree.sequence_distribution(pi_ref)
+    p = ld_dpo_token_minimizer(tree, pi_ref, bradley_terry(r), beta=1.0, alpha=1.0)
+    assert np.max(np.abs(p - dpo_bt_minimizer(r, p_ref, 1.0))) < 1e-5
+
+
+def test_ld_dpo_token_minimizer_with_alpha_below_one_differs_from_dpo_and_is_stationary() -> None:
+    tree = TokenTree(3, 3, eos=0)
+    rng = np.random.default_rng(1)
+    pi_ref = tree.random_policy(rng, concentration=3.0)
+    r = rng.normal(size=tree.num_sequences)
+    p_ref = tree.sequence_distribution(pi_ref)
+    p = ld_dpo_token_minimizer(tree, pi_ref, bradley_terry(r), beta=1.0, alpha=0.5)
+    assert np.isclose(p.sum(), 1.0) and np.all(p > 0)
+    assert np.abs(p - dpo_bt_minimizer(r, p_ref, 1.0)).sum() / 2 > 1e-3  # length desensitization moves the optimum
+
+
+def test_ld_dpo_token_minimizer_rejects_bad_input() -> None:
+    tree = TokenTree(2, 2, eos=0)
+    pi_ref = tree.random_policy(np.random.default_rng(0))
+    P = bradley_terry(np.zeros(tree.num_sequences))
+    with pytest.raises(ValueError, match="alpha"):
+        ld_dpo_token_minimizer(tree, pi_ref, P, 1.0, 1.5)
+    with pytest.raises(ValueError, match="pi_ref must have shape"):
+        ld_dpo_token_minimizer(tree, pi_ref[:1], P, 1.0, 0.5)
+    with pytest.raises(ValueError, match="P must have shape"):
+        ld_dpo_token_minimizer(tree, pi_ref, P[:2, :2], 1.0, 0.5)
+
+
+# ----------------------------------------------------------------------------- random preference matrices
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 9), st.integers(0, 2**31 - 1))
+def test_random_preference_matrix_is_a_valid_general_preference(n: int, seed: int) -> None:
+    P = random_preference_matrix(n, np.random.default_rng(seed))
+    assert P.shape == (n, n)
+    assert np.allclose(P + P.T, 1.0) and np.allclose(np.diag(P), 0.5)
+    assert np.all((P >= 0) & (P <= 1))
+    validate_preference_matrix(P)
+    assert np.array_equal(P, random_preference_matrix(n, np.random.default_rng(seed)))  # determined by the generator
+
+
+def test_random_preference_matrix_is_generically_intransitive() -> None:
+    """For n = 3 about a quarter of draws hold a cycle a ≻ b ≻ c ≻ a (derived: 2 of the 8 orientations of a tournament)."""
+    rng = np.random.default_rng(0)
+    cycles = 0
+    for _ in range(2000):
+        P = random_preference_matrix(3, rng)
+        beats = P > 0.5
+        cycles += bool((beats[0, 1] and beats[1, 2] and beats[2, 0]) or (beats[1, 0] and beats[2, 1] and beats[0, 2]))
+    assert abs(cycles / 2000 - 0.25) < 0.04
+
+
+def test_random_preference_matrix_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="n"):
+        random_preference_matrix(0, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="rng"):
+        random_preference_matrix(3, 7)  # type: ignore[arg-type]
