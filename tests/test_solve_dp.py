@@ -11,24 +11,11 @@ import rlref.solve as rs
 from rlref import TabularMDP
 from rlref.policy import uniform_policy
 
-from helpers import random_mdp
+from helpers import brute_force_values, random_mdp
 
 
 def random_policy(seed: int, shape: tuple[int, ...]) -> np.ndarray:
     return np.random.default_rng(seed).dirichlet(np.ones(shape[-1]), shape[:-1])
-
-
-def brute_force_values(mdp: TabularMDP) -> np.ndarray:
-    """V* by enumerating all deterministic stationary policies (independent of the solvers)."""
-    S, A = mdp.num_states, mdp.num_actions
-    P = mdp.dense_P()
-    best = np.full(S, -np.inf)
-    for idx in np.ndindex(*([A] * S)):
-        a = np.array(idx)
-        P_pi = P[np.arange(S), a]
-        v = np.linalg.solve(np.eye(S) - mdp.gamma * P_pi, mdp.r[np.arange(S), a])
-        best = np.maximum(best, v)
-    return best
 
 
 # ----------------------------------------------------------------- Bellman operators

@@ -1,0 +1,165 @@
+"""Tests of rlref.solve.optimal and the span (MacQueen-Porteus) certificates (issue #10).
+
+Golden V* comes from brute-force enumeration of deterministic policies (tests/helpers.py) or from
+the HiGHS value LP, never from the solver under test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import rlref.solve as rs
+
+from helpers import brute_force_values, random_mdp, with_absorbing_and_ties
+
+METHODS = ("auto", "vi", "mpi", "pi", "lp")
+
+
+def _instance(seed: int, S: int, A: int, gamma: float, special: bool):
+    mdp = random_mdp(seed, S=S, A=A, gamma=gamma)
+    return with_absorbing_and_ties(mdp, seed) if special else mdp
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), S=st.integers(1, 5), A=st.integers(1, 3), gamma=st.floats(0.05, 0.995),
+       special=st.booleans(), scale=st.sampled_from([1e-3, 1.0, 10.0, 1e4]))
+def test_span_bounds_contain_v_star_for_any_v(seed, S, A, gamma, special, scale):
+    """MacQueen-Porteus (Puterman Thm 6.6.3): T v + γ/(1−γ) min d ≤ V* ≤ T v + γ/(1−γ) max d for an
+    arbitrary v, incl. MDPs with an absorbing state and exactly tied actions."""
+    mdp = _instance(seed, S, A, gamma, special)
+    v_star = brute_force_values(mdp)
+    v = v_star + scale * np.random.default_rng(seed + 7).normal(size=S)
+    lo, hi = rs.span_bounds(mdp, v)
+    tol = 1e-9 * (1 + np.abs(v_star).max() + scale / (1 - gamma))
+    assert np.all(lo <= v_star + tol) and np.all(v_star <= hi + tol)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), S=st.integers(1, 5), A=st.integers(1, 3), gamma=st.floats(0.05, 0.99),
+       special=st.booleans(), method=st.sampled_from(METHODS), eps=st.sampled_from([1e-2, 1e-4, 1e-6]))
+def test_certificate_is_never_smaller_than_the_true_error(seed, S, A, gamma, special, method, eps):
+    """For every method: ‖values − V*‖ ≤ value_error_bound, V* − V^π ≤ suboptimality_bound ≤ ε
+    (the property quantecon's and pymdptoolbox's VI fail)."""
+    mdp = _instance(seed, S, A, gamma, special)
+    v_star = brute_force_values(mdp)
+    res = rs.optimal(mdp, eps, method=method)
+    v_pi = rs.policy_evaluation(mdp, res.policy).values
+    slack = 1e-10 * (1 + np.abs(v_star).max())
+    assert res.converged and res.suboptimality_bound <= eps
+    assert np.abs(res.values - v_star).max() <= res.value_error_bound + slack
+    assert res.value_error_bound <= res.suboptimality_bound + slack
+    assert np.all(v_star - v_pi >= -slack) and (v_star - v_pi).max() <= res.suboptimality_bound + slack
+
+
+@pytest.mark.parametrize("sparse,S", [(False, 30), (True, 3000)])
+def test_auto_and_every_method_agree_with_the_lp_within_their_certificates(sparse, S):
+    """|values − V*_LP| ≤ value_error_bound + LP error, for "auto" and each method (HiGHS LP as the
+    independent reference; its own error measured by its Bellman residual / (1 − γ))."""
+    mdp = random_mdp(3, S=S, A=4, gamma=0.95, sparse=sparse, branching=5)
+    lp = rs.lp_value(mdp).values
+    lp_err = np.abs(rs.bellman_optimality(mdp, lp) - lp).max() / (1 - mdp.gamma)
+    for method in METHODS:
+        res = rs.optimal(mdp, 1e-6, method=method)
+        assert res.method in {"vi", "mpi", "pi", "lp"} and res.reason
+        assert np.abs(res.values - lp).max() <= res.value_error_bound + lp_err + 1e-12, method
+
+
+def test_auto_says_what_it_ran_and_why_on_fast_and_slow_mixing_instances():
+    """Garnet-like random sparse MDP (fast mixing) -> span VI; a long deterministic chain (slow
+    mixing) -> policy iteration; the reason names the probe's contraction rate."""
+    fast = rs.optimal(random_mdp(0, S=5000, A=4, gamma=0.99, sparse=True, branching=5))
+    assert fast.method == "vi" and "contraction" in fast.reason or "probe" in fast.reason
+    import scipy.sparse as sp
+
+    from rlref import TabularMDP
+
+    S = 3000  # chain: action 0 stays, action 1 moves right; reward only at the right end
+    rows = np.arange(2 * S)
+    cols = np.where(rows % 2 == 0, rows // 2, np.minimum(rows // 2 + 1, S - 1))
+    P = sp.csr_matrix((np.ones(2 * S), (rows, cols)), shape=(2 * S, S))
+    R = np.zeros((S, 2))
+    R[S - 1] = 1.0
+    chain = TabularMDP(P, R, gamma=0.999)
+    slow = rs.optimal(chain, 1e-6)
+    assert slow.method == "pi", slow.reason
+    v_true = 0.999 ** np.maximum(S - 1 - np.arange(S), 0) / (1 - 0.999)  # walk right, then stay
+    assert np.abs(slow.values - v_true).max() <= slow.value_error_bound + 1e-9
+
+
+def test_max_iter_raises_by_default_and_returns_converged_false_on_request():
+    """Never silent: optimal(max_iter=2) raises RuntimeError naming the bound; strict=False returns
+    converged=False with a bound that still dominates the true loss."""
+    mdp = random_mdp(2, S=6, A=3, gamma=0.99)
+    v_star = brute_force_values(mdp)
+    for method in ("vi", "mpi"):
+        with pytest.raises(RuntimeError, match="bound"):
+            rs.optimal(mdp, 1e-10, method=method, max_iter=2)
+        res = rs.optimal(mdp, 1e-10, method=method, max_iter=2, strict=False)
+        assert not res.converged and res.suboptimality_bound > 1e-10
+        assert (v_star - rs.policy_evaluation(mdp, res.policy).values).max() <= res.suboptimality_bound
+        assert np.abs(res.values - v_star).max() <= res.value_error_bound + 1e-12
+    with pytest.raises(RuntimeError, match="bound"):
+        rs.optimal(mdp, 1e-12, method="pi", max_iter=1)
+
+
+def test_finite_horizon_and_gamma_zero_are_exact():
+    mdp = random_mdp(4, S=5, A=3, gamma=0.9, horizon=4, staged=True)
+    res = rs.optimal(mdp)
+    np.testing.assert_allclose(res.values, rs.value_iteration(mdp).values, atol=0)
+    assert res.method == "backward_induction" and res.suboptimality_bound == 0.0
+    g0 = rs.optimal(random_mdp(1, gamma=0.0))
+    np.testing.assert_array_equal(g0.values, random_mdp(1, gamma=0.0).r.max(axis=1))
+    assert g0.suboptimality_bound == 0.0
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), S=st.integers(1, 6), gamma=st.floats(0.1, 0.99), beta=st.floats(0.05, 5.0),
+       m=st.sampled_from([1, 4]))
+def test_soft_vi_and_soft_mpi_span_certificates_hold(seed, S, gamma, beta, m):
+    """Soft VI / soft MPI with bounds="span": ‖values − V*_β‖ ≤ value_error_bound and
+    V*_β − V_β^π ≤ suboptimality_bound ≤ ε, with V*_β = V_β of the soft-optimal policy computed by an
+    exact linear solve (soft_policy_evaluation of a 1e-13-accurate sup-norm soft VI)."""
+    mdp = random_mdp(seed, S=S, A=3, gamma=gamma)
+    ref = rs.soft_value_iteration(mdp, beta, epsilon=1e-13)
+    v_star = rs.soft_policy_evaluation(mdp, ref.policy, beta).values
+    res = rs.soft_value_iteration(mdp, beta, epsilon=1e-5, m=m, bounds="span", strict=True)
+    assert res.method == ("soft_value_iteration" if m == 1 else "soft_modified_policy_iteration")
+    slack = 1e-9 * (1 + np.abs(v_star).max())
+    assert res.suboptimality_bound <= 1e-5
+    assert np.abs(res.values - v_star).max() <= res.value_error_bound + slack
+    v_pi = rs.soft_policy_evaluation(mdp, res.policy, beta).values
+    assert (v_star - v_pi).max() <= res.suboptimality_bound + slack
+
+
+def test_span_vi_stops_no_later_than_sup_vi():
+    """sp(d) ≤ 2‖d‖_∞, so the span rule never needs more sweeps than the sup-norm rule."""
+    mdp = random_mdp(9, S=200, A=4, gamma=0.99, sparse=True, branching=5)
+    span = rs.value_iteration(mdp, epsilon=1e-6, bounds="span")
+    sup = rs.value_iteration(mdp, epsilon=1e-6)
+    assert span.iterations <= sup.iterations and span.suboptimality_bound <= 1e-6
+
+
+@pytest.mark.parametrize("tie_tol", [np.nan, -1e-3, np.inf])
+def test_nan_tie_tol_is_rejected(tie_tol):
+    """Issue #11 item 10: value_iteration(m, tie_tol=nan) used to return a NaN policy."""
+    mdp = random_mdp(0)
+    for call in (rs.value_iteration, rs.modified_policy_iteration, rs.optimal):
+        with pytest.raises(ValueError, match="tie_tol"):
+            call(mdp, tie_tol=tie_tol)
+
+
+def test_bad_arguments_raise():
+    mdp = random_mdp(0)
+    with pytest.raises(ValueError, match="method"):
+        rs.optimal(mdp, method="simplex")
+    with pytest.raises(ValueError, match="evaluator"):
+        rs.optimal(mdp, evaluator="cg")
+    with pytest.raises(ValueError, match="epsilon"):
+        rs.optimal(mdp, 0.0)
+    with pytest.raises(ValueError, match="bounds"):
+        rs.value_iteration(mdp, bounds="l2")
+    with pytest.raises(ValueError, match="v must have shape"):
+        rs.span_bounds(mdp, np.zeros(2))
