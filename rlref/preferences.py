@@ -29,10 +29,11 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 from scipy.optimize import linprog
-from scipy.special import expit, log_expit, log_softmax, logsumexp
+from scipy.special import expit, log_expit, log_softmax
 
 from rlref import divergences
 from rlref._checks import as_float_array, check_distribution, check_finite, check_positive
+from rlref.solve import soft_value
 
 __all__ = [
     "PREF_ATOL",
@@ -298,7 +299,7 @@ def regularized_exploitability(P: np.ndarray, pi: np.ndarray, pi_ref: np.ndarray
     t = check_positive("tau", tau)
     ref = _check_ref(pi_ref, n)
     pi = _check_policy("pi", pi, n)
-    return float(t * logsumexp(np.log(ref) + P @ pi / t) + t * kl_divergence(pi, ref) - 0.5)
+    return float(soft_value(P @ pi, ref, t) + t * kl_divergence(pi, ref) - 0.5)
 
 
 def _fixed_point_residual(P: np.ndarray, log_ref: np.ndarray, t: float, z: np.ndarray) -> float:

@@ -279,3 +279,19 @@ def test_regularized_nash_is_saddle_point_by_direct_best_responses():
 def test_bt_fit_recovers_centered_reward(r):
     r = np.array(r)
     np.testing.assert_allclose(fit_bradley_terry(bradley_terry(r)), r - r.mean(), atol=1e-7)
+
+
+def test_bradley_terry_mle_that_does_not_exist_is_a_runtime_error():
+    """Issue #11 item 5: a response that wins every comparison has no finite MLE (Ford 1957,
+    condition A); the fit must raise instead of returning Newton's last iterate [14.6, -14.6]."""
+    with pytest.raises(RuntimeError, match=r"responses \[0\] are never beaten"):
+        fit_bradley_terry(np.array([[0.5, 1.0], [0.0, 0.5]]))
+    # {0, 1} beat each other but both always beat 2: the set {0, 1} is never beaten by the rest.
+    P = np.array([[0.5, 0.6, 1.0], [0.4, 0.5, 1.0], [0.0, 0.0, 0.5]])
+    with pytest.raises(RuntimeError, match=r"responses \[0, 1\] are never beaten"):
+        fit_bradley_terry(P)
+    # ridge > 0 makes the problem strictly convex: a finite answer is then correct.
+    assert np.all(np.isfinite(fit_bradley_terry(P, ridge=1e-3)))
+    # A strongly connected two-item case has the closed form r0 − r1 = log(P01/P10).
+    r = fit_bradley_terry(np.array([[0.5, 0.7], [0.3, 0.5]]))
+    assert r[0] - r[1] == pytest.approx(np.log(0.7 / 0.3), rel=1e-10)
