@@ -30,10 +30,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import logsumexp
 
-from rlref._checks import as_float_array, check_distribution, check_finite
+from rlref._checks import as_float_array, check_count, check_distribution, check_finite
 from rlref.mdp import TabularMDP
 
-__all__ = ["TokenTree"]
+__all__ = ["TokenTree", "MAX_TREE_ENTRIES"]
+
+#: Largest (open prefixes × vocabulary) a TokenTree enumerates; checked before enumerating.
+MAX_TREE_ENTRIES = 2_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,20 +58,22 @@ class TokenTree:
     sequences: tuple[tuple[int, ...], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        V, L = self.vocab_size, self.max_len
-        if isinstance(V, bool) or not isinstance(V, (int, np.integer)) or V < 1:
-            raise ValueError(f"vocab_size must be a positive integer, got {V!r}")
-        if isinstance(L, bool) or not isinstance(L, (int, np.integer)) or L < 1:
-            raise ValueError(f"max_len must be a positive integer, got {L!r}")
+        V = check_count("vocab_size", self.vocab_size)
+        L = check_count("max_len", self.max_len)
         if self.eos is not None and not (0 <= self.eos < V):
             raise ValueError(f"eos must be a token in [0, {V}), got {self.eos!r}")
         body = [v for v in range(V) if v != self.eos]
+        # Size guard BEFORE enumerating (exact integer arithmetic): Σ_{t<L} |body|^t open prefixes,
+        # each with V children.
+        n_prefixes = sum(len(body) ** t for t in range(L))
+        if n_prefixes * V > MAX_TREE_ENTRIES:
+            raise ValueError(
+                f"tree too large to enumerate: {n_prefixes} prefixes x {V} tokens = {n_prefixes * V} "
+                f"(vocab_size={V}, max_len={L}) > {MAX_TREE_ENTRIES}"
+            )
         prefixes: list[tuple[int, ...]] = []
         for t in range(L):
             prefixes.extend(itertools.product(body, repeat=t))
-        n_est = len(prefixes) * V
-        if n_est > 2_000_000:
-            raise ValueError(f"tree too large to enumerate: {len(prefixes)} prefixes x {V} tokens")
         seqs: list[tuple[int, ...]] = []
         for p in prefixes:
             for v in range(V):

@@ -89,3 +89,31 @@ def test_bad_inputs() -> None:
         tree.sequence_index((0,))
     with pytest.raises(ValueError, match=r"pi\[1, :\] must sum to 1"):
         tree.sequence_logprobs(np.array([[0.5, 0.5], [0.5, 0.6], [0.5, 0.5]]))
+
+
+@pytest.mark.parametrize("V, L, eos", [(50, 10, None), (30, 6, None), (10**6, 2, 0), (2, 25, None)])
+def test_size_guard_runs_before_any_enumeration(V, L, eos, monkeypatch):
+    """Issue #11 item 16: the size Σ_{t<L} V^t · V is checked before a single prefix is built
+    (TokenTree(50, 10) used to exhaust memory, TokenTree(30, 6) took seconds and GBs)."""
+    import itertools
+
+    def no_enumeration(*args, **kwargs):
+        raise AssertionError("TokenTree started enumerating prefixes before checking its size")
+
+    monkeypatch.setattr(itertools, "product", no_enumeration)
+    body = V - (eos is not None)
+    total = sum(body**t for t in range(L)) * V
+    with pytest.raises(ValueError, match=f"= {total} "):
+        TokenTree(V, L, eos=eos)
+
+
+def test_size_guard_is_exact(monkeypatch):
+    """The guard compares (open prefixes)·V with MAX_TREE_ENTRIES exactly: V = 3, L = 2 has
+    (1 + 3)·3 = 12 entries, allowed at a limit of 12 and refused at 11."""
+    import rlref.tokentree as tt
+
+    monkeypatch.setattr(tt, "MAX_TREE_ENTRIES", 12)
+    assert TokenTree(3, 2).num_prefixes == 4
+    monkeypatch.setattr(tt, "MAX_TREE_ENTRIES", 11)
+    with pytest.raises(ValueError, match="= 12 "):
+        TokenTree(3, 2)
