@@ -69,3 +69,63 @@ def test_item7_grpo_gradient_matches_the_closed_form_on_a_non_flat_group():
     want = [((1.0 if j == 0 else 0.0) - 1 / n) / s - (vals[0] - mean) * (vals[j] - mean) / ((n - 1) * s**3) for j in range(3)]
     torch.testing.assert_close(r.grad[1], torch.tensor(want, dtype=torch.float64))
     assert torch.equal(r.grad[0], torch.zeros(3, dtype=torch.float64))
+
+
+# ----------------------------------------------------------------------------- items 8 and 9
+def test_item8_minus_inf_logits_give_the_gradient_of_the_reduced_vocabulary():
+    """A −inf logit (a vocabulary mask) is a token of probability 0: the entropy, the KL and their
+    gradients equal those of the vocabulary without that token (computed here on the reduced logits),
+    and the masked token's own gradient is 0. Before: the forward was finite, the gradients NaN."""
+    from rlref.llm import losses
+    from rlref.llm.logprobs import token_entropy
+
+    base = torch.tensor([[0.3, -1.2, 0.7]], dtype=torch.float64)
+    ref = torch.tensor([[0.1, 0.4, -0.5]], dtype=torch.float64)
+    z = torch.cat([base, torch.full((1, 1), -float("inf"), dtype=torch.float64)], 1).requires_grad_(True)
+    zr = torch.cat([ref, torch.zeros(1, 1, dtype=torch.float64)], 1)
+    small = base.clone().requires_grad_(True)
+    h, h_small = token_entropy(z), token_entropy(small)
+    torch.testing.assert_close(h, h_small)
+    (g,) = torch.autograd.grad(h.sum(), z)
+    (g_small,) = torch.autograd.grad(h_small.sum(), small)
+    torch.testing.assert_close(g[:, :3], g_small)
+    assert g[0, 3].item() == 0.0
+    # exact KL(π ‖ π_ref): with π's 4th token masked, it is Σ_{v<3} π_v (log π_v − log π_ref,v) with
+    # π_ref normalized over all 4 tokens (written out here)
+    kl = losses.exact_token_kl(z, zr)
+    p = torch.softmax(base, -1)
+    lr = torch.log_softmax(zr, -1)[:, :3]
+    small2 = base.clone().requires_grad_(True)
+    kl_hand = (torch.softmax(small2, -1) * (torch.log_softmax(small2, -1) - lr)).sum(-1)
+    torch.testing.assert_close(kl, (p * (p.log() - lr)).sum(-1))
+    (gk,) = torch.autograd.grad(kl.sum(), z)
+    (gk_small,) = torch.autograd.grad(kl_hand.sum(), small2)
+    torch.testing.assert_close(gk[:, :3], gk_small)
+    assert gk[0, 3].item() == 0.0
+    # entropy_bonus on those entropies inherits a finite gradient
+    zz = z.detach().clone().requires_grad_(True)
+    losses.entropy_bonus(token_entropy(zz).unsqueeze(0), coef=0.5).backward()
+    torch.testing.assert_close(zz.grad[:, :3], -0.5 * g_small)
+    # the reference side may be masked too, where π is also 0: 0·log(0/0) = 0, gradient finite
+    zr2 = torch.cat([ref, torch.full((1, 1), -float("inf"), dtype=torch.float64)], 1)
+    z2 = z.detach().clone().requires_grad_(True)
+    kl2 = losses.exact_token_kl(z2, zr2)
+    kl2.backward()
+    assert torch.isfinite(kl2).all() and torch.isfinite(z2.grad).all()
+
+
+def test_item9_nan_and_plus_inf_logits_are_rejected_by_name():
+    from rlref.llm import losses
+    from rlref.llm.logprobs import token_entropy, token_logprobs
+
+    nan = torch.tensor([[float("nan"), 0.0]])
+    with pytest.raises(ValueError, match=r"logits must not hold NaN.*logits\[0, 0\]"):
+        token_entropy(nan)
+    with pytest.raises(ValueError, match=r"ref_logits must not hold NaN"):
+        losses.exact_token_kl(torch.zeros(1, 2), nan)
+    with pytest.raises(ValueError, match=r"logits must not hold NaN"):
+        token_logprobs(nan, torch.tensor([1]))
+    with pytest.raises(ValueError, match=r"\+inf"):
+        token_entropy(torch.tensor([[float("inf"), 0.0]]))
+    with pytest.raises(ValueError, match="every logit -inf"):
+        token_entropy(torch.tensor([[0.0, 1.0], [-float("inf"), -float("inf")]]))

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch.autograd.function import once_differentiable
 
-from rlref.llm._checks import check_float_tensor, check_index_tensor, check_positive_scalar
+from rlref.llm._checks import check_float_tensor, check_index_tensor, check_logits, check_positive_scalar
+from rlref.llm._ops import acc_dtype as _acc_dtype
 
 __all__ = [
     "TokenLogprobs",
@@ -37,11 +38,6 @@ __all__ = [
 ]
 
 
-def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    """fp64 stays fp64 (for gradcheck); everything else is reduced in fp32."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
 def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, *, temperature: float = 1.0) -> torch.Tensor:
     """Log-probability of each sampled token under ``softmax(logits / T)``.
 
@@ -49,13 +45,12 @@ def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, *, temperature: f
 
     Shapes: logits[..., V], tokens[...] (integer ids in [0, V)) -> [...] in fp32 (fp64 for fp64
     logits). Differentiable w.r.t. ``logits``.
-    Raises ValueError on a shape mismatch, a token id outside [0, V) or temperature <= 0.
+    Raises ValueError on a shape mismatch, a token id outside [0, V), NaN or +inf logits (−inf is a
+    masked token and is allowed) or temperature <= 0.
 
     References: definition (softmax policy over the vocabulary).
     """
-    check_float_tensor("logits", logits)
-    if logits.ndim < 1 or logits.shape[-1] == 0:
-        raise ValueError(f"logits must have a non-empty last (vocabulary) axis, got shape {tuple(logits.shape)}")
+    check_logits("logits", logits)
     if not isinstance(tokens, torch.Tensor):
         raise ValueError(f"tokens must be a torch.Tensor of token ids, got {type(tokens).__name__}")
     if tuple(tokens.shape) != tuple(logits.shape[:-1]):
@@ -76,23 +71,25 @@ def token_entropy(logits: torch.Tensor, *, temperature: float = 1.0) -> torch.Te
     H = −Σ_v p_v log p_v = logsumexp(z) − Σ_v p_v z_v   (z = logits / T), computed in log space
     so that p_v = 0 contributes 0 (0·log 0 = 0).
 
-    Shapes: logits[..., V] -> [...] in fp32 (fp64 for fp64 logits). Differentiable.
-    Raises ValueError if logits are not a floating tensor with a non-empty last axis or T <= 0.
+    Shapes: logits[..., V] -> [...] in fp32 (fp64 for fp64 logits). Differentiable; −inf logits
+    (a vocabulary mask) contribute 0 to the value and to the gradient.
+    Raises ValueError if logits are not a floating tensor with a non-empty last axis, hold NaN or
+    +inf (or a row of only −inf), or T <= 0.
 
     References: definition (Shannon entropy of the next-token distribution).
     """
-    check_float_tensor("logits", logits)
-    if logits.ndim < 1 or logits.shape[-1] == 0:
-        raise ValueError(f"logits must have a non-empty last (vocabulary) axis, got shape {tuple(logits.shape)}")
+    check_logits("logits", logits)
     t = check_positive_scalar("temperature", temperature)
     z = logits.to(_acc_dtype(logits.dtype))
     if t != 1.0:
         z = z / t
     logp = torch.log_softmax(z, dim=-1)
     p = logp.exp()
-    # p * logp with p == 0 gives 0 * (-inf) = nan; mask those terms to 0.
-    plogp = torch.where(p > 0, p * logp, torch.zeros_like(p))
-    return -plogp.sum(dim=-1)
+    # p * logp with p == 0 is 0 * (-inf) = nan, and so is its gradient even behind a where: replace
+    # log p by 0 *before* the product where p == 0 (a −inf logit), so both are exactly 0.
+    on = p > 0
+    zero = torch.zeros_like(p)
+    return -torch.where(on, p * torch.where(on, logp, zero), zero).sum(dim=-1)
 
 
 @dataclass(frozen=True)
