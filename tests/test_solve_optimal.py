@@ -54,7 +54,7 @@ def test_certificate_is_never_smaller_than_the_true_error(seed, S, A, gamma, spe
     assert np.all(v_star - v_pi >= -slack) and (v_star - v_pi).max() <= res.suboptimality_bound + slack
 
 
-@pytest.mark.parametrize("sparse,S", [(False, 30), (True, 3000)])
+@pytest.mark.parametrize("sparse,S", [(False, 30), (True, 2200)])
 def test_auto_and_every_method_agree_with_the_lp_within_their_certificates(sparse, S):
     """|values − V*_LP| ≤ value_error_bound + LP error, for "auto" and each method (HiGHS LP as the
     independent reference; its own error measured by its Bellman residual / (1 − γ))."""
@@ -71,12 +71,12 @@ def test_auto_says_what_it_ran_and_why_on_fast_and_slow_mixing_instances():
     """Garnet-like random sparse MDP (fast mixing) -> span VI; a long deterministic chain (slow
     mixing) -> policy iteration; the reason names the probe's contraction rate."""
     fast = rs.optimal(random_mdp(0, S=5000, A=4, gamma=0.99, sparse=True, branching=5))
-    assert fast.method == "vi" and "contraction" in fast.reason or "probe" in fast.reason
+    assert fast.method == "vi" and "probe" in fast.reason
     import scipy.sparse as sp
 
     from rlref import TabularMDP
 
-    S = 3000  # chain: action 0 stays, action 1 moves right; reward only at the right end
+    S = 2500  # chain (> 2000, so the probe decides): action 0 stays, action 1 moves right; reward only at the right end
     rows = np.arange(2 * S)
     cols = np.where(rows % 2 == 0, rows // 2, np.minimum(rows // 2 + 1, S - 1))
     P = sp.csr_matrix((np.ones(2 * S), (rows, cols)), shape=(2 * S, S))
@@ -84,7 +84,7 @@ def test_auto_says_what_it_ran_and_why_on_fast_and_slow_mixing_instances():
     R[S - 1] = 1.0
     chain = TabularMDP(P, R, gamma=0.999)
     slow = rs.optimal(chain, 1e-6)
-    assert slow.method == "pi", slow.reason
+    assert slow.method == "pi" and "slow mixing" in slow.reason, slow.reason
     v_true = 0.999 ** np.maximum(S - 1 - np.arange(S), 0) / (1 - 0.999)  # walk right, then stay
     assert np.abs(slow.values - v_true).max() <= slow.value_error_bound + 1e-9
 

@@ -31,7 +31,7 @@ import scipy.sparse.linalg as spl
 
 from rlref._checks import as_float_array, check_finite, check_positive
 from rlref.mdp import TabularMDP
-from rlref.policy import deterministic_policy, greedy_policy
+from rlref.policy import greedy_policy
 from rlref.solve._results import PlanningResult
 from rlref.solve.bellman import HardBackup, _q, _row_max
 from rlref.solve.dp import _improve, _planning_result
@@ -142,9 +142,8 @@ def _krylov_pi(mdp: TabularMDP, v: np.ndarray, epsilon: float, max_iter: int, ti
         if k_g * width <= 0.5 * epsilon or width <= 16 * np.finfo(float).eps * max(1.0, float(np.abs(tv).max())):
             break
         actions = _improve(q, actions, 1e-11 * (1.0 + float(np.abs(q).max())))
-        pi = deterministic_policy(actions, A)
         r_pi = mdp.r[np.arange(S), actions]
-        P_pi = mdp.policy_transition(pi)
+        P_pi = mdp.transition_matrix()[np.arange(S) * A + actions]  # rows (s, π(s)): P_π for a deterministic π
         if sp.issparse(P_pi):
             M = (ident - gamma * P_pi).tocsr()
             v = _evaluate_inexact(M, r_pi, tv, max(tau_final, 1e-2 * width), evaluator, gamma, P_pi)
