@@ -33,11 +33,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import log_softmax, logsumexp
 
-from rlref._checks import as_float_array, check_distribution, check_finite
+from rlref import divergences
+from rlref._checks import as_float_array, check_at_least, check_beta, check_count, check_finite, check_gamma, check_positive
 from rlref.mdp import TabularMDP
-from rlref.policy import greedy_policy
+from rlref.solve import greedy_limit, soft_greedy, soft_value_iteration, value_iteration
 
 __all__ = [
     "argmax_policy",
@@ -70,14 +70,7 @@ def _check_reward(name: str, r: object) -> np.ndarray:
 
 
 def _check_beta(beta: float, *, allow_zero: bool) -> float:
-    try:
-        b = float(beta)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"beta must be a number, got {beta!r}") from exc
-    ok = b >= 0 if allow_zero else b > 0
-    if not (math.isfinite(b) and ok):
-        raise ValueError(f"beta must be {'>= 0' if allow_zero else '> 0'} and finite, got {beta!r}")
-    return b
+    return check_beta("beta", beta, allow_zero=allow_zero)
 
 
 # ----------------------------------------------------------------------------- maps
@@ -85,31 +78,24 @@ def argmax_policy(r: np.ndarray, tie_tol: float = 0.0) -> np.ndarray:
     """The unregularized optimal policy: uniform over 𝒜* = {a : r(a) ≥ max_b r(b) − tie_tol}.
 
     Uniform tie-breaking is the permutation-equivariant choice (any selection from the optimal
-    set is optimal; all are discontinuous at ties). Shapes: r[..., a] -> π[..., a].
+    set is optimal; all are discontinuous at ties); it is the β → 0 limit of the uniform-reference
+    tilt, :func:`rlref.solve.greedy_limit`. Shapes: r[..., a] -> π[..., a].
     References: Xu (2025), "The Policy Cliff", §single-reward analysis (the argmax correspondence).
     """
     arr = _check_reward("r", r)
-    if not (math.isfinite(tie_tol) and tie_tol >= 0):
-        raise ValueError(f"tie_tol must be >= 0 and finite, got {tie_tol!r}")
-    return greedy_policy(arr, tie_tol=tie_tol)
+    return greedy_limit(arr, None, check_at_least("tie_tol", tie_tol, 0.0))
 
 
 def regularized_policy(r: np.ndarray, beta: float, pi_ref: np.ndarray | None = None) -> np.ndarray:
     """Entropy/KL-regularized optimal policy π_β(a) ∝ π_ref(a) exp(r(a)/β) (uniform π_ref if None).
 
     It maximizes E_π[r] − β KL(π ‖ π_ref) (= E_π[r] + β H(π) − β log A for uniform π_ref).
-    Shapes: r[..., a], pi_ref broadcastable -> π[..., a]. Log space. Raises ValueError if beta <= 0.
+    The tilt is :func:`rlref.solve.soft_greedy` (log space).
+    Shapes: r[..., a], pi_ref broadcastable -> π[..., a]. Raises ValueError if beta <= 0.
     References: Xu (2025), §entropy regularization; Korbak et al. (2022), eq. (4).
     """
     arr = _check_reward("r", r)
-    b = _check_beta(beta, allow_zero=False)
-    logits = arr / b
-    if pi_ref is not None:
-        ref = as_float_array("pi_ref", pi_ref)
-        check_distribution("pi_ref", ref)
-        with np.errstate(divide="ignore"):
-            logits = logits + np.log(ref)
-    return np.exp(log_softmax(logits, axis=-1))
+    return soft_greedy(arr, pi_ref, _check_beta(beta, allow_zero=False))
 
 
 def reward_to_policy(r: np.ndarray, beta: float, *, tie_tol: float = 0.0, pi_ref: np.ndarray | None = None) -> np.ndarray:
@@ -126,13 +112,10 @@ def reward_to_policy(r: np.ndarray, beta: float, *, tie_tol: float = 0.0, pi_ref
 def tv_distance(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Total variation TV(p, q) = ½ Σ_a |p(a) − q(a)| over the last axis. Shapes: [..., a] -> [...].
 
+    A thin wrapper over :func:`rlref.divergences.total_variation`.
     References: the standard definition (used for the jumps in Xu (2025), "The Policy Cliff").
     """
-    pa = as_float_array("p", p)
-    qa = as_float_array("q", q)
-    check_distribution("p", pa)
-    check_distribution("q", qa)
-    out = 0.5 * np.abs(pa - qa).sum(axis=-1)
+    out = divergences.total_variation(p, q)
     return float(out) if np.ndim(out) == 0 else out
 
 
@@ -233,9 +216,9 @@ def jump_curve(r: np.ndarray, beta: float, eps: np.ndarray, *, rng: np.random.Ge
     jumps = []
     for ei in e:
         moved = reward_to_policy(arr[None, :] + ei * dirs, b, tie_tol=tie_tol)
-        jumps.append(float(np.max(0.5 * np.abs(moved - base).sum(axis=-1))))
+        jumps.append(float(np.max(tv_distance(moved, base))))
     bound = np.full(e.shape, np.inf) if b == 0 else e / (2.0 * b)
-    return JumpCurve(e.copy(), np.array(jumps), bound, b)
+    return JumpCurve(eps=e.copy(), jump=np.array(jumps), bound=bound, beta=b)
 
 
 @dataclass(frozen=True)
@@ -267,10 +250,8 @@ def empirical_lipschitz(r: np.ndarray, beta: float, *, rng: np.random.Generator,
     if arr.ndim != 1:
         raise ValueError(f"r must be 1-d (a reward per action), got shape {arr.shape}")
     b = _check_beta(beta, allow_zero=False)
-    if not (isinstance(num, (int, np.integer)) and num >= 1):
-        raise ValueError(f"num must be a positive integer, got {num!r}")
-    if not (math.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be > 0 and finite, got {scale!r}")
+    num = check_count("num", num)
+    scale = check_positive("scale", scale)
     A = arr.shape[0]
     k = num // 3 + 1
     d = scale * np.vstack([rng.uniform(-1, 1, (k, A)), rng.normal(size=(k, A)), rng.choice([-1.0, 1.0], (k, A))])[:num]
@@ -282,7 +263,7 @@ def empirical_lipschitz(r: np.ndarray, beta: float, *, rng: np.random.Generator,
     ratios = np.abs(moved - base).sum(axis=1) / osc
     c = 1.0 / (2.0 * b)
     mx = float(ratios.max()) if ratios.size else 0.0
-    return LipschitzEstimate(ratios, mx, c, bool(mx > c * (1 + 1e-9)))
+    return LipschitzEstimate(ratios=ratios, max_ratio=mx, constant=c, violated=bool(mx > c * (1 + 1e-9)))
 
 
 # ----------------------------------------------------------------------------- multi-reward
@@ -334,7 +315,9 @@ def mdp_optimal_policy(mdp: TabularMDP, beta: float, *, r: np.ndarray | None = N
     Q(s,a) = r(s,a) + γ Σ_s' P(s'|s,a) V(s'),  V(s) = β log (1/A) Σ_a exp(Q(s,a)/β)  (β > 0, the
     entropy-regularized optimum relative to the uniform policy), V(s) = max_a Q(s,a) (β = 0).
     Policy: softmax(Q/β) per state, or uniform over the actions within ``tie_tol`` of the max.
-    Iterates until the residual is below tol·(1−γ) so that ‖Q − Q*‖_∞ ≤ tol.
+    The iteration is rlref.solve's (:func:`rlref.solve.soft_value_iteration` with the uniform
+    reference for β > 0, :func:`rlref.solve.value_iteration` for β = 0) with ε = ``tol``, whose
+    certificate gives ‖V − V*‖_∞ ≤ tol/2.
 
     Shapes: r[s, a] (defaults to mdp.r) -> MDPPolicyResult. Raises ValueError for a finite-horizon
     MDP or bad r/beta; RuntimeError if value iteration does not converge in max_iter sweeps.
@@ -348,20 +331,15 @@ def mdp_optimal_policy(mdp: TabularMDP, beta: float, *, r: np.ndarray | None = N
     rr = mdp.r if r is None else _check_reward("r", r)
     if rr.shape != (S, A):
         raise ValueError(f"r must have shape {(S, A)}, got {rr.shape}")
-    gamma = float(mdp.gamma)
-    v = np.zeros(S)
-    q = rr.copy()
-    residual = math.inf
-    for it in range(1, max_iter + 1):
-        q = rr + gamma * mdp.expected_next(v)
-        v_new = b * (logsumexp(q / b, axis=1) - math.log(A)) if b > 0 else q.max(axis=1)
-        residual = float(np.max(np.abs(v_new - v)))
-        v = v_new
-        if residual <= tol * (1 - gamma) or gamma == 0:
-            q = rr + gamma * mdp.expected_next(v)
-            pol = regularized_policy(q, b) if b > 0 else argmax_policy(q, tie_tol)
-            return MDPPolicyResult(q, v, pol, b, it, residual)
-    raise RuntimeError(f"value iteration did not converge in {max_iter} sweeps (residual {residual:.3e})")
+    model = mdp if r is None else TabularMDP(mdp.P, rr, gamma=mdp.gamma, mu0=mdp.mu0, name=mdp.name)
+    # ε-certificate of solve: ‖values − V*‖_∞ ≤ ε/2, so ε = tol meets the contract ‖Q − Q*‖_∞ ≤ tol.
+    if b > 0:
+        res = soft_value_iteration(model, b, None, epsilon=tol, max_iter=max_iter, strict=True)
+    else:
+        res = value_iteration(model, epsilon=tol, max_iter=max_iter, strict=True, tie_tol=tie_tol)
+    return MDPPolicyResult(
+        q=res.q, v=res.values, policy=reward_to_policy(res.q, b, tie_tol=tie_tol), beta=b, iterations=res.iterations, residual=res.bellman_residual
+    )
 
 
 def mdp_lipschitz_bound(delta_r_sup: float, beta: float, gamma: float) -> float:
@@ -375,8 +353,6 @@ def mdp_lipschitz_bound(delta_r_sup: float, beta: float, gamma: float) -> float:
     that regularization makes the map Lipschitz).
     """
     b = _check_beta(beta, allow_zero=False)
-    if not (0 <= gamma < 1):
-        raise ValueError(f"gamma must lie in [0, 1), got {gamma!r}")
-    if not (math.isfinite(delta_r_sup) and delta_r_sup >= 0):
-        raise ValueError(f"delta_r_sup must be >= 0 and finite, got {delta_r_sup!r}")
-    return delta_r_sup / (b * (1 - gamma))
+    g = check_gamma(gamma)
+    d = check_at_least("delta_r_sup", delta_r_sup, 0.0)
+    return d / (b * (1 - g))
