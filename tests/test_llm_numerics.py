@@ -129,3 +129,45 @@ def test_item9_nan_and_plus_inf_logits_are_rejected_by_name():
         token_entropy(torch.tensor([[float("inf"), 0.0]]))
     with pytest.raises(ValueError, match="every logit -inf"):
         token_entropy(torch.tensor([[0.0, 1.0], [-float("inf"), -float("inf")]]))
+
+
+# ----------------------------------------------------------------------------- item 19
+def test_item19_ppo_ratio_overflow_in_half_precision():
+    """fp16 exp overflows at a log-ratio of ~11. With A = 0 the loss is exactly 0; with A > 0 beyond
+    the high clip it is −A(1 + ε_high) with zero gradient; with A < 0 and a dual clip c it is −cA.
+    (Before: 'values must be finite; values[...] = nan'.)"""
+    from rlref.llm import losses
+
+    old = torch.zeros(1, 2, dtype=torch.float16)
+    for a, want in ((0.0, 0.0), (2.0, -2.0 * 1.2)):
+        logp = torch.full((1, 2), 12.0, dtype=torch.float16, requires_grad=True)
+        res = losses.ppo_clip(logp, old, torch.full((1,), a, dtype=torch.float16))
+        assert res.loss.item() == pytest.approx(want, abs=1e-6)
+        res.loss.backward()
+        assert torch.equal(logp.grad, torch.zeros_like(logp.grad))
+    logp = torch.full((1, 2), 12.0, dtype=torch.float16)
+    res = losses.ppo_clip(logp, old, torch.full((1,), -1.5, dtype=torch.float16), dual_clip=3.0)
+    assert res.loss.item() == pytest.approx(4.5, abs=1e-6) and res.dual_clip_fraction.item() == 1.0
+
+
+def test_item19_infinite_ppo_loss_names_the_arguments():
+    """A < 0 without a dual clip: the true loss −Aρ overflows fp32 at a log-ratio of 100 — the error
+    names logp/old_logp and the index, not an internal 'values'."""
+    from rlref.llm import losses
+
+    logp = torch.tensor([[0.0, 100.0]])
+    with pytest.raises(ValueError, match=r"logp\[0, 1\].*old_logp"):
+        losses.ppo_clip(logp, torch.zeros(1, 2), torch.tensor([-1.0]))
+
+
+def test_item19_bf16_ratio_is_computed_in_fp32():
+    """The ratio of bf16 inputs equals exp of the fp64 difference of the same (bf16) numbers to fp32
+    precision; computed in bf16 it was ~1% off."""
+    from rlref.llm import losses
+
+    lp = torch.tensor([[-0.1]], dtype=torch.bfloat16)
+    old = torch.tensor([[-5.59375]], dtype=torch.bfloat16)
+    want = math.exp(float(lp.double()) - float(old.double()))  # A = −1 beyond the clip: loss = ρ
+    got = losses.ppo_clip(lp, old, torch.tensor([-1.0], dtype=torch.bfloat16)).loss
+    assert got.dtype == torch.float32
+    assert got.item() == pytest.approx(want, rel=1e-6)
