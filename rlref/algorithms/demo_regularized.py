@@ -242,9 +242,8 @@ def behavior_cloning(states: np.ndarray, actions: np.ndarray, num_states: int, n
     n_s = counts.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         pol = np.where(n_s + k * A > 0, (counts + k) / (n_s + k * A), 1.0 / A)
-    with np.errstate(divide="ignore"):
-        logp = np.log(pol)
-    ll = float(np.sum(np.where(counts > 0, counts * logp, 0.0)) + (k * np.sum(logp) if k > 0 else 0.0))
+    logp = np.log(np.where(pol > 0, pol, 1.0))  # pol = 0 only where κ = 0 and n_h(s, a) = 0 (weight 0)
+    ll = float(np.sum(counts * logp) + k * np.sum(logp))
     return BCResult(policy=pol, counts=counts, kappa=k, log_likelihood=ll)
 
 
@@ -754,7 +753,7 @@ def fit_trajectory_reward(pairs: PreferencePairs, num_states: int, num_actions: 
         grad = -(X.T @ (1.0 / (1.0 + np.exp(np.clip(z, -500, 500))))) / N + rid * th
         return val, grad
 
-    res = minimize(f, np.zeros(H * S * A), jac=True, method="L-BFGS-B", options={"gtol": 1e-10, "maxiter": 5000})
+    res = minimize(f, np.zeros(H * S * A), jac=True, method="L-BFGS-B", options={"gtol": 1e-12, "ftol": 0.0, "maxiter": 20000})
     return res.x.reshape(H, S, A)
 
 
