@@ -34,9 +34,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import log_expit, log_softmax, logsumexp
+from scipy.special import log_expit, log_softmax
 
 from rlref._checks import as_float_array, check_finite, check_positive
+from rlref.solve import soft_greedy
 from rlref.tokentree import TokenTree
 
 __all__ = [
@@ -84,7 +85,8 @@ def guided_decoding(tree: TokenTree, pi_base: np.ndarray, pi_r: np.ndarray, beta
 def trajectory_optimum(tree: TokenTree, pi_base: np.ndarray, reward: np.ndarray, beta: float) -> np.ndarray:
     """The KL-regularized optimum over complete responses, ``π*(y) = π_base(y) e^{r(y)/β} / Z``.
 
-    It maximizes E_π[r] − β·KL(π ‖ π_base) over distributions on responses. Shapes: -> p[y].
+    It maximizes E_π[r] − β·KL(π ‖ π_base) over distributions on responses; the tilt is
+    :func:`rlref.solve.soft_greedy` of the sequence-level base law. Shapes: -> p[y].
     References: Korbak et al. (2022), eq. (2); GenARM, eq. (2).
     """
     beta = check_positive("beta", beta)
@@ -92,8 +94,7 @@ def trajectory_optimum(tree: TokenTree, pi_base: np.ndarray, reward: np.ndarray,
     if r.shape != (tree.num_sequences,):
         raise ValueError(f"reward must have shape ({tree.num_sequences},), got {r.shape}")
     check_finite("reward", r)
-    logits = tree.sequence_logprobs(pi_base) + r / beta
-    return np.exp(logits - logsumexp(logits))
+    return soft_greedy(r, tree.sequence_distribution(pi_base), beta)
 
 
 def arm_from_reward(tree: TokenTree, reward: np.ndarray) -> np.ndarray:

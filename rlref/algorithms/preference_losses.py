@@ -38,8 +38,9 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit, log_softmax
 
-from rlref._checks import as_float_array, check_distribution, check_finite, check_positive
+from rlref._checks import as_float_array, check_count, check_distribution, check_finite, check_positive
 from rlref.preferences import validate_preference_matrix
+from rlref.solve import soft_greedy
 from rlref.tokentree import TokenTree
 
 __all__ = [
@@ -114,6 +115,8 @@ def chosen_distribution(P: np.ndarray, mu: np.ndarray) -> np.ndarray:
 def kl_regularized_optimum(r: np.ndarray, pi_ref: np.ndarray, beta: float) -> np.ndarray:
     """``π*(y) = π_ref(y) exp(r(y)/β) / Z`` = argmax_π E_π[r] − β KL(π‖π_ref) (log space).
 
+    A thin wrapper over the library's one tilt, :func:`rlref.solve.soft_greedy`.
+
     Shapes: r[n], pi_ref[n] -> π*[n]. Raises ValueError if beta <= 0 or the shapes differ.
     References: Rafailov et al. (2023), eq. (4).
     """
@@ -124,8 +127,7 @@ def kl_regularized_optimum(r: np.ndarray, pi_ref: np.ndarray, beta: float) -> np
     check_distribution("pi_ref", ref)
     if r.shape != ref.shape:
         raise ValueError(f"r must have the shape of pi_ref {ref.shape}, got {r.shape}")
-    with np.errstate(divide="ignore"):
-        return np.exp(log_softmax(np.log(ref) + r / b))
+    return soft_greedy(r, ref, b)
 
 
 def _theta_grad(g_logpi: np.ndarray, logpi: np.ndarray) -> np.ndarray:
@@ -325,8 +327,7 @@ def minimize_population_loss(loss_fn: LossFn, theta0: np.ndarray, gtol: float = 
     References: Liu & Nocedal (1989), L-BFGS (scipy's L-BFGS-B); the restart rule is derived here.
     """
     x = as_float_array("theta0", theta0, ndim=1)
-    if isinstance(restarts, bool) or not isinstance(restarts, (int, np.integer)) or restarts < 0:
-        raise ValueError(f"restarts must be an integer >= 0, got {restarts!r}")
+    restarts = check_count("restarts", restarts, minimum=0)
     nit = 0
     for _ in range(1 + restarts):
         res = minimize(loss_fn, x, jac=True, method="L-BFGS-B",
@@ -336,7 +337,7 @@ def minimize_population_loss(loss_fn: LossFn, theta0: np.ndarray, gtol: float = 
         gn = float(np.max(np.abs(grad)))
         if gn < gtol:
             break
-    return PreferenceOptimum(np.exp(log_softmax(x)), x, float(val), gn, nit, gn < gtol)
+    return PreferenceOptimum(pi=np.exp(log_softmax(x)), theta=x, loss=float(val), grad_norm=gn, iterations=nit, converged=gn < gtol)
 
 
 def dpo_bt_minimizer(r: np.ndarray, pi_ref: np.ndarray, beta: float) -> np.ndarray:
@@ -366,7 +367,7 @@ def ipo_minimizer(P: np.ndarray, mu: np.ndarray, pi_ref: np.ndarray, tau: float)
     L = np.diag(W.sum(axis=1)) - W
     b = (W * (2 * P - 1)).sum(axis=1) / (2 * t)
     f = np.linalg.lstsq(L, b, rcond=None)[0]
-    return np.exp(log_softmax(np.log(ref) + f))
+    return soft_greedy(f, ref, 1.0)  # π ∝ π_ref · e^f
 
 
 def ipo_product_closed_form(P: np.ndarray, nu: np.ndarray, pi_ref: np.ndarray, tau: float) -> np.ndarray:
@@ -386,8 +387,7 @@ def ipo_product_closed_form(P: np.ndarray, nu: np.ndarray, pi_ref: np.ndarray, t
     for name, arr in (("nu", nu), ("pi_ref", ref)):
         if arr.shape != (n,):
             raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
-    with np.errstate(divide="ignore"):
-        return np.exp(log_softmax(np.log(ref) + P @ nu / t))
+    return soft_greedy(P @ nu, ref, t)
 
 
 # ----------------------------------------------------------------------------- RTO on a token tree
