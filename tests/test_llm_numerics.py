@@ -171,3 +171,24 @@ def test_item19_bf16_ratio_is_computed_in_fp32():
     got = losses.ppo_clip(lp, old, torch.tensor([-1.0], dtype=torch.bfloat16)).loss
     assert got.dtype == torch.float32
     assert got.item() == pytest.approx(want, rel=1e-6)
+
+
+# ----------------------------------------------------------------------------- items 23 and 25
+def test_item23_messages_name_the_argument():
+    from rlref.llm import preference
+
+    with pytest.raises(ValueError, match=r"mask\[1\] selects 0 valid responses"):
+        adv.grpo(torch.zeros(2, 2), torch.tensor([[True, True], [False, False]]))
+    e = torch.zeros(0)
+    with pytest.raises(ValueError, match="policy_chosen_logps.*at least one preference pair"):
+        preference.dpo_loss(e, e, e, e, beta=0.1)
+
+
+def test_item25_negative_public_length_is_rejected():
+    from rlref.llm import preference
+
+    x = torch.zeros(2, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"public_length must be >= 0; public_length\[1\] = -1"):
+        preference.ld_dpo_logps(x, None, torch.tensor([1, -1]), alpha=0.5)
+    with pytest.raises(ValueError, match="public_length must be an integer tensor"):
+        preference.ld_dpo_logps(x, None, torch.tensor([1.0, 2.0]), alpha=0.5)

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from rlref.llm._checks import (
     check_finite_tensor,
     check_float_tensor,
+    check_integer_tensor,
     check_nonnegative_scalar,
     check_positive_scalar,
     check_same_shape,
@@ -50,7 +51,7 @@ def _four(pc: object, pr: object, rc: object, rr: object) -> tuple[torch.Tensor,
     ts = tuple(check_float_tensor(n, t, ndim=1) for n, t in zip(names, (pc, pr, rc, rr), strict=True))
     check_same_shape(names, ts)
     if ts[0].shape[0] == 0:
-        raise ValueError("need at least one preference pair (B >= 1)")
+        raise ValueError("policy_chosen_logps (and the other three log-prob tensors) must hold at least one preference pair (B >= 1), got shape (0,)")
     for n, t in zip(names, ts, strict=True):
         check_finite_tensor(n, t.detach())
     return ts
@@ -148,7 +149,8 @@ def ld_dpo_logps(token_logps: torch.Tensor, mask: torch.Tensor | None, public_le
     longer response count with weight α, decoupling the verbosity preference. Feed the results
     (for policy and reference, chosen and rejected) to :func:`dpo_loss`.
 
-    Shapes: token_logps[B, T], mask[B, T] (valid tokens form a prefix), public_length[B] (int) -> [B].
+    Shapes: token_logps[B, T], mask[B, T] (valid tokens form a prefix), public_length[B] (int >= 0) -> [B].
+    Raises ValueError for alpha outside [0, 1], a negative or non-integer public_length, NaN valid log-probs.
 
     References: Liu et al. (2024), "Length Desensitization in Direct Preference Optimization"
     (LD-DPO), eq. (11).
@@ -158,8 +160,7 @@ def ld_dpo_logps(token_logps: torch.Tensor, mask: torch.Tensor | None, public_le
         raise ValueError(f"alpha must lie in [0, 1], got {alpha!r}")
     lp = check_float_tensor("token_logps", token_logps, ndim=2)
     m = masked_or_ones("mask", mask, lp.shape, lp.device)
-    if not isinstance(public_length, torch.Tensor) or public_length.shape != (lp.shape[0],) or torch.is_floating_point(public_length):
-        raise ValueError(f"public_length must be an integer tensor of shape [{lp.shape[0]}]")
+    check_integer_tensor("public_length", public_length, (lp.shape[0],), minimum=0)
     t = torch.arange(lp.shape[1], device=lp.device).unsqueeze(0)
     w = torch.where(t < public_length.unsqueeze(1), torch.ones_like(lp), torch.full_like(lp, a))
     x = torch.where(m, lp, torch.zeros_like(lp))
