@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rlref.solve as rs
+from rlref import TabularMDP
 
 from helpers import random_mdp
 
@@ -110,3 +111,38 @@ def test_failed_solver_raises_runtime_error(monkeypatch):
     monkeypatch.setattr(lp_mod, "linprog", lambda *a, **k: Fake())
     with pytest.raises(RuntimeError, match="status 2"):
         rs.lp_value(random_mdp(0))
+
+
+@pytest.mark.parametrize("scale", [1e-9, 1e9])
+def test_lp_answers_are_right_at_extreme_reward_scales(scale):
+    """Issue #11 item 4: at reward scale 1e-9 HiGHS returned values 1%-21% off (status "optimal");
+    the LPs now solve r/max|r| and unscale. V* from brute-force enumeration."""
+    from helpers import brute_force_values
+
+    base = random_mdp(0, S=5, A=3, gamma=0.9)
+    mdp = TabularMDP(base.dense_P(), base.r * scale, gamma=0.9, mu0=base.mu0)
+    v_star = brute_force_values(mdp)
+    for fn in (rs.lp_value, rs.lp_occupancy):
+        res = fn(mdp)
+        np.testing.assert_allclose(res.values, v_star, rtol=1e-8, atol=0)
+        np.testing.assert_allclose(rs.policy_evaluation(mdp, res.policy).values, v_star, rtol=1e-8, atol=0)
+
+
+def test_lp_answer_failing_the_bellman_check_is_refused(monkeypatch):
+    """A solver that reports success with wrong numbers is refused, not returned."""
+    import rlref.solve.lp as lp
+
+    real = lp._solve_highs
+
+    def corrupt(*args, **kwargs):
+        res = real(*args, **kwargs)
+        res.x = res.x * 1.1
+        res.fun = res.fun * 1.1
+        return res
+
+    monkeypatch.setattr(lp, "_solve_highs", corrupt)
+    mdp = random_mdp(1, S=5, A=2, gamma=0.9)
+    with pytest.raises(RuntimeError, match="Bellman check"):
+        rs.lp_value(mdp)
+    with pytest.raises(RuntimeError, match="misses the LP optimum"):
+        rs.lp_occupancy(mdp)

@@ -31,12 +31,49 @@ from scipy.optimize import linprog
 
 from rlref.mdp import TabularMDP
 from rlref.solve._results import LPResult
-from rlref.solve.bellman import q_values
+from rlref.solve.bellman import bellman_optimality, q_values
+from rlref.solve.evaluation import policy_evaluation
 from rlref.solve.occupancy import _selector, _transition_csr, flow_matrix, occupancy_measure, policy_from_occupancy
 
 __all__ = ["lp_value", "lp_occupancy"]
 
 _BACKENDS = ("highs", "cvxpy")
+#: Refuse an LP answer whose certified relative error exceeds this (issue #11 item 4).
+LP_REL_TOL = 1e-6
+
+
+def _reward_scale(mdp: TabularMDP) -> float:
+    """c = max |r| (1 if r = 0): the LPs are solved for r / c and unscaled, so HiGHS' absolute
+    tolerances (~1e-9) do not swamp rewards of scale 1e-9 (measured: 1%-21% errors before)."""
+    c = float(np.abs(mdp.r).max())
+    return c if c > 0 else 1.0
+
+
+def _horizon_weight(mdp: TabularMDP) -> float:
+    return 1.0 / (1.0 - mdp.gamma) if mdp.horizon is None else float(mdp.horizon)
+
+
+def _check_values(mdp: TabularMDP, values: np.ndarray, scale: float, name: str) -> None:
+    """Refuse V unless its certified error ‖T V − V‖_∞/(1 − γ) (finite horizon: Σ_h of the stage
+    residuals) is ≤ LP_REL_TOL · max|r| · (1/(1 − γ) or H)."""
+    if mdp.horizon is None:
+        err = float(np.abs(bellman_optimality(mdp, values) - values).max()) / (1.0 - mdp.gamma)
+    else:
+        nxt = np.vstack([values[1:], np.zeros((1, mdp.num_states))])
+        err = sum(float(np.abs(bellman_optimality(mdp, nxt[h], h) - values[h]).max()) for h in range(mdp.horizon))
+    limit = LP_REL_TOL * scale * _horizon_weight(mdp)
+    if not (err <= limit):
+        raise RuntimeError(f"{name}: the solver reported success but its values fail the Bellman check: certified error "
+                           f"{err:.3e} > {limit:.3e} (= {LP_REL_TOL:g} * max|r| * horizon); use rlref.solve.optimal")
+
+
+def _check_policy_objective(mdp: TabularMDP, policy: np.ndarray, J_lp: float, scale: float, name: str) -> None:
+    """Refuse an occupancy-LP policy whose exact value J(π) misses the LP optimum by more than the tolerance."""
+    J_pi = policy_evaluation(mdp, policy).objective
+    limit = LP_REL_TOL * scale * _horizon_weight(mdp)
+    if not (abs(J_pi - J_lp) <= limit):
+        raise RuntimeError(f"{name}: the solver reported success but its policy's exact value J(pi) = {J_pi:.6e} misses "
+                           f"the LP optimum {J_lp:.6e} by more than {limit:.3e}; use rlref.solve.optimal")
 
 
 def _check_backend(backend: str) -> str:
@@ -116,11 +153,15 @@ def lp_value(mdp: TabularMDP, backend: str = "highs", cvxpy_solver: str = "CLARA
     occupancy_measure(mdp, π) — the normalized occupancy of π from μ0 either way.
 
     Sizes: S (or H·S) variables, S·A (or H·S·A) constraints, nnz(P) + S·A non-zeros.
+    Numerics: solved for r / max|r| and unscaled; the answer is then checked by one Bellman backup
+    and refused (RuntimeError) if its certified error ‖T V − V‖_∞/(1 − γ) exceeds LP_REL_TOL · max|r|/(1 − γ).
     Raises ValueError for an unknown backend, RuntimeError naming the status if the solver fails.
     References: Puterman (1994), LP (6.9.1) and Thm 6.9.1; Manne (1960).
     """
     _check_backend(backend)
     M, r = _value_constraints(mdp)
+    scale = _reward_scale(mdp)
+    r = r / scale
     w, is_mu0 = _weights(mdp)
     if backend == "highs":
         res = _solve_highs(w, A_ub=-M, b_ub=-r, bounds=(None, None))
@@ -131,14 +172,18 @@ def lp_value(mdp: TabularMDP, backend: str = "highs", cvxpy_solver: str = "CLARA
         prob = cp.Problem(cp.Minimize(w @ x), cons)
         status = _cvxpy_solve(prob, cvxpy_solver)
         v, dual, obj = np.asarray(x.value), np.asarray(cons[0].dual_value), float(prob.value)
-    values = _shape_s(mdp, v)
+    values = _shape_s(mdp, v) * scale
+    obj *= scale
+    _check_values(mdp, values, scale, "lp_value")
     d = _shape_sa(mdp, np.maximum(dual, 0.0))
     policy = policy_from_occupancy(d)
     if is_mu0:
         occupancy = (1.0 - mdp.gamma) * d
     else:
         occupancy = occupancy_measure(mdp, policy)
-    return LPResult(values, q_values(mdp, values), policy, occupancy, obj, status, backend)
+    return LPResult(
+        values=values, q=q_values(mdp, values), policy=policy, occupancy=occupancy, objective=obj, status=status, backend=backend
+    )
 
 
 def _occupancy_constraints(mdp: TabularMDP) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
@@ -173,6 +218,8 @@ def lp_occupancy(mdp: TabularMDP, backend: str = "highs", cvxpy_solver: str = "C
     them: the returned dual is then some v with v ≥ T v, hence v ≥ V* there (an upper bound).
     ``policy`` = d normalized per state, uniform on states with zero mass.
 
+    Numerics: solved for r / max|r| and unscaled; the policy is then evaluated exactly and refused
+    (RuntimeError) if J(π) misses the LP optimum by more than LP_REL_TOL · max|r|/(1 − γ).
     Raises ValueError for an unknown backend or a finite horizon with γ^{H−1} < 1e-6 (later stages
     would carry vanishing weight in the objective and their values could not be recovered);
     RuntimeError naming the status if the solver fails.
@@ -185,6 +232,8 @@ def lp_occupancy(mdp: TabularMDP, backend: str = "highs", cvxpy_solver: str = "C
             f"H={mdp.horizon}; use lp_value or value_iteration"
         )
     N, b, c = _occupancy_constraints(mdp)
+    scale = _reward_scale(mdp)
+    c = c / scale
     if backend == "highs":
         res = _solve_highs(-c, A_eq=N, b_eq=b, bounds=(0, None))
         d, u, obj, status = res.x, -res.eqlin.marginals, -float(res.fun), "optimal"
@@ -195,8 +244,11 @@ def lp_occupancy(mdp: TabularMDP, backend: str = "highs", cvxpy_solver: str = "C
         status = _cvxpy_solve(prob, cvxpy_solver)
         d, u, obj = np.asarray(x.value), np.asarray(cons[0].dual_value), float(prob.value)
     d = _shape_sa(mdp, np.maximum(d, 0.0))
-    u = _shape_s(mdp, u)
+    u = _shape_s(mdp, u) * scale
+    obj *= scale
     if mdp.horizon is not None:
         u = u / (mdp.gamma ** np.arange(mdp.horizon))[:, None]
     policy = policy_from_occupancy(d)
-    return LPResult(u, q_values(mdp, u), policy, d, obj, status, backend)
+    J_lp = obj / (1.0 - mdp.gamma) if mdp.horizon is None else obj
+    _check_policy_objective(mdp, policy, J_lp, scale, "lp_occupancy")
+    return LPResult(values=u, q=q_values(mdp, u), policy=policy, occupancy=d, objective=obj, status=status, backend=backend)
