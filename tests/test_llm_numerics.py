@@ -192,3 +192,45 @@ def test_item25_negative_public_length_is_rejected():
         preference.ld_dpo_logps(x, None, torch.tensor([1, -1]), alpha=0.5)
     with pytest.raises(ValueError, match="public_length must be an integer tensor"):
         preference.ld_dpo_logps(x, None, torch.tensor([1.0, 2.0]), alpha=0.5)
+
+
+# ----------------------------------------------------------------------------- item 28
+def test_item28_reward_functions_accept_int64_lengths():
+    """Token counts arrive as int64: each reward equals its value on the same lengths as floats."""
+    from rlref.llm import rewards
+
+    n = torch.tensor([[3, 8, 12], [5, 5, 20]])
+    f = n.to(torch.get_default_dtype())
+    c = torch.tensor([[True, False, True], [True, True, False]])
+    cases = [
+        lambda ln: rewards.dler_truncation_reward(ln, c, budget=10),
+        lambda ln: rewards.tldr_budget_reward(ln, c, budget=10),
+        lambda ln: rewards.kimi_length_reward(ln, c),
+        lambda ln: rewards.dapo_overlong_penalty(ln, max_length=16, cache_length=4),
+        lambda ln: rewards.cosine_length_reward(ln, c, max_length=16),
+        lambda ln: rewards.budget_reward(ln, c, budget=10),
+        lambda ln: adv.dler_batch_normalized(rewards.dler_truncation_reward(ln, c, budget=10)),
+    ]
+    for fn in cases:
+        torch.testing.assert_close(fn(n), fn(f))
+    h = rewards.HistoryAwareReward()
+    h(0, f[0], c[0])
+    h2 = rewards.HistoryAwareReward()
+    h2(0, n[0], c[0])
+    torch.testing.assert_close(h(0, n[0], c[0], update=False), h2(0, f[0], c[0], update=False))
+
+
+def test_item28_float_and_int_0_1_masks_equal_bool_masks_other_floats_fail():
+    from rlref.llm import losses
+
+    g = torch.Generator().manual_seed(0)
+    r = torch.randn(2, 4, generator=g, dtype=torch.float64)
+    mb = torch.tensor([[True, True, False, True], [True, False, True, True]])
+    for m in (mb.long(), mb.float(), mb.double()):
+        torch.testing.assert_close(adv.grpo(r, m), adv.grpo(r, mb))
+        torch.testing.assert_close(losses.ppo_clip(r, r.flip(1), r, m).loss, losses.ppo_clip(r, r.flip(1), r, mb).loss)
+        torch.testing.assert_close(losses.kl_loss(r, r.flip(1), m, beta=0.3), losses.kl_loss(r, r.flip(1), mb, beta=0.3))
+    with pytest.raises(ValueError, match=r"mask must be a bool \(or 0/1\) tensor.*mask\[0, 1\] = 0.5"):
+        adv.grpo(r, torch.tensor([[1.0, 0.5, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]]))
+    with pytest.raises(ValueError, match="mask"):
+        adv.grpo(r, torch.tensor([[1.0, float("nan"), 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]]))
