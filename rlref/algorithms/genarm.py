@@ -36,7 +36,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import log_expit, log_softmax
 
-from rlref._checks import as_float_array, check_finite, check_positive
+from rlref._checks import as_float_array, check_beta, check_finite, check_positive
 from rlref.solve import soft_greedy
 from rlref.tokentree import TokenTree
 
@@ -72,7 +72,7 @@ def guided_decoding(tree: TokenTree, pi_base: np.ndarray, pi_r: np.ndarray, beta
     Shapes: pi_base[x, v], pi_r[x, v] -> pi[x, v]. Raises ValueError if beta <= 0.
     References: GenARM, eq. (6).
     """
-    beta = check_positive("beta", beta)
+    beta = check_beta("beta", beta)
     pi_base = tree.validate_policy(pi_base, "pi_base")
     pi_r = tree.validate_policy(pi_r, "pi_r")
     logits = _log(pi_base) + _log(pi_r) / beta
@@ -89,7 +89,7 @@ def trajectory_optimum(tree: TokenTree, pi_base: np.ndarray, reward: np.ndarray,
     :func:`rlref.solve.soft_greedy` of the sequence-level base law. Shapes: -> p[y].
     References: Korbak et al. (2022), eq. (2); GenARM, eq. (2).
     """
-    beta = check_positive("beta", beta)
+    beta = check_beta("beta", beta)
     r = as_float_array("reward", reward, ndim=1)
     if r.shape != (tree.num_sequences,):
         raise ValueError(f"reward must have shape ({tree.num_sequences},), got {r.shape}")
@@ -119,7 +119,7 @@ def exact_guidance_arm(tree: TokenTree, pi_base: np.ndarray, reward: np.ndarray,
     References: GenARM, Theorem 2 (any KL-regularized optimum is reachable by guided decoding);
     the construction is derived here.
     """
-    beta = check_positive("beta", beta)
+    beta = check_beta("beta", beta)
     pi_base = tree.validate_policy(pi_base, "pi_base")
     p_star = trajectory_optimum(tree, pi_base, reward, beta)
     pi_star = tree.policy_from_sequence_distribution(p_star)

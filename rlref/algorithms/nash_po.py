@@ -33,7 +33,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
-from rlref._checks import as_float_array, check_distribution, check_positive
+from rlref._checks import as_float_array, check_beta, check_count, check_distribution, check_positive
 from rlref.preferences import (
     PreferenceData,
     fit_bradley_terry,
@@ -181,9 +181,7 @@ def _full_support(name: str, x: object, n: int) -> np.ndarray:
 
 
 def _check_iters(num_iters: int) -> int:
-    if int(num_iters) != num_iters or num_iters < 1:
-        raise ValueError(f"num_iters must be a positive integer, got {num_iters!r}")
-    return int(num_iters)
+    return check_count("num_iters", num_iters)
 
 
 # ----------------------------------------------------------------------------- step sizes
@@ -395,8 +393,7 @@ def inpo_sampled(P: np.ndarray, pi_ref: np.ndarray | None, tau: float, num_iters
     t_ = check_positive("tau", tau)
     P, ref, pi = _setup(P, pi_ref, pi0)
     T = _check_iters(num_iters)
-    if int(num_pairs) != num_pairs or num_pairs < 1:
-        raise ValueError(f"num_pairs must be a positive integer, got {num_pairs!r}")
+    check_count("num_pairs", num_pairs)
     sched = nash_md_step_size(t_) if eta is None else eta
     pis, etas = [pi], []
     for t in range(T):
@@ -527,7 +524,7 @@ def iterated_dpo_bt(P: np.ndarray, pi_ref: np.ndarray | None, beta: float, num_i
     References: Rafailov et al. (2023), eq. (4) (DPO optimum π_ref exp(r/β)/Z); Munos et al.
     (2023), Sec. 3 (the BT-optimal policy can be beaten under intransitive preferences).
     """
-    b = check_positive("beta", beta)
+    b = check_beta("beta", beta)
     P, ref, pi = _setup(P, pi_ref, pi0)
     T = _check_iters(num_iters)
     pis, etas = [pi], []

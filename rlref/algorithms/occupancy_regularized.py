@@ -46,7 +46,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 from rlref import divergences
-from rlref._checks import as_float_array, check_at_least, check_finite
+from rlref._checks import as_float_array, check_at_least, check_count, check_finite
 from rlref.mdp import TabularMDP
 from rlref.policy import validate_policy
 from rlref.solve import flow_matrix as _solve_flow_matrix
@@ -606,10 +606,8 @@ def solve_sampled(
     lam = _check_lam(lam)
     if divergence not in ("chi2", "sqrt_chi2"):
         raise ValueError(f"divergence must be 'chi2' or 'sqrt_chi2' for the sampled method, got {divergence!r}")
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
-        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
-    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
-        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
+    num_samples = check_count("num_samples", num_samples)
+    iterations = check_count("iterations", iterations)
     if not (np.isfinite(l2) and l2 > 0):
         raise ValueError(f"l2 must be > 0 and finite, got {l2!r}")
     rng = np.random.default_rng() if rng is None else rng

@@ -38,7 +38,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit, log_softmax
 
-from rlref._checks import as_float_array, check_count, check_distribution, check_finite, check_positive
+from rlref._checks import as_float_array, check_beta, check_count, check_distribution, check_finite, check_positive
 from rlref.preferences import validate_preference_matrix
 from rlref.solve import soft_greedy
 from rlref.tokentree import TokenTree
@@ -120,7 +120,7 @@ def kl_regularized_optimum(r: np.ndarray, pi_ref: np.ndarray, beta: float) -> np
     Shapes: r[n], pi_ref[n] -> π*[n]. Raises ValueError if beta <= 0 or the shapes differ.
     References: Rafailov et al. (2023), eq. (4).
     """
-    b = check_positive("beta", beta)
+    b = check_beta("beta", beta)
     r = as_float_array("r", r, ndim=1)
     check_finite("r", r)
     ref = as_float_array("pi_ref", pi_ref, ndim=1)
@@ -152,7 +152,7 @@ def dpo_loss(theta: np.ndarray, P: np.ndarray, mu: np.ndarray, pi_ref: np.ndarra
 
     References: Rafailov et al. (2023), "Direct Preference Optimization", eq. (7).
     """
-    b = check_positive("beta", beta)
+    b = check_beta("beta", beta)
     P, mu, ref = _check_inputs(P, mu, pi_ref)
     logpi = log_softmax(theta)
     f = logpi - np.log(ref)
@@ -240,7 +240,7 @@ def xpo_bounded_below(P: np.ndarray, mu: np.ndarray, beta: float, alpha: float, 
     References: Xie et al. (2024), "Exploratory Preference Optimization", Alg. 1 (the loss);
     the boundedness criterion is derived here.
     """
-    b = check_positive("beta", beta)
+    b = check_beta("beta", beta)
     P = validate_preference_matrix(P)
     n = P.shape[0]
     if n > 16:
@@ -285,7 +285,7 @@ def ld_dpo_loss(theta: np.ndarray, P: np.ndarray, mu: np.ndarray, pi_ref: np.nda
     Shapes: theta[n], P[n,n], mu[n,n], pi_ref[n], lengths[n] -> (float, [n]).
     References: Liu et al. (2024), "Length Desensitization in DPO", eq. (LD-DPO loss).
     """
-    b = check_positive("beta", beta)
+    b = check_beta("beta", beta)
     P, mu, ref = _check_inputs(P, mu, pi_ref)
     C = ld_dpo_coefficients(lengths, alpha)
     if C.shape != P.shape:
@@ -401,7 +401,7 @@ def rto_token_rewards(tree: TokenTree, pi_dpo: np.ndarray, pi_ref: np.ndarray, b
     References: Zhong et al. (2024), "DPO Meets PPO: Reinforced Token Optimization", Sec. 3–4
     (token-wise characterization of DPO's implicit reward, RTO's reward).
     """
-    b = check_positive("beta", beta)
+    b = check_beta("beta", beta)
     pd = tree.validate_policy(pi_dpo, "pi_dpo")
     pr = tree.validate_policy(pi_ref, "pi_ref")
     bad = (pd > 0) & (pr == 0)
@@ -441,7 +441,7 @@ def rto_plan(tree: TokenTree, token_rewards: np.ndarray | None, pi_ref: np.ndarr
     """
     from rlref.solve import soft_value_iteration
 
-    b = check_positive("beta", beta)
+    b = check_beta("beta", beta)
     ref = tree.validate_policy(pi_ref, "pi_ref")
     R = np.zeros(tree.num_sequences) if terminal_reward is None else terminal_reward
     tok = np.zeros_like(ref) if token_rewards is None else as_float_array("token_rewards", token_rewards, ndim=2)
@@ -476,7 +476,7 @@ def ld_dpo_token_minimizer(tree: TokenTree, pi_ref: np.ndarray, P: np.ndarray, b
     References: Liu et al. (2024), "Length Desensitization in Direct Preference Optimization",
     eq. (11) (the public-length weights); population form on the token tree derived here.
     """
-    b = check_positive("beta", beta)
+    b = check_beta("beta", beta)
     a = float(alpha)
     if not (0.0 <= a <= 1.0):
         raise ValueError(f"alpha must lie in [0, 1], got {alpha!r}")

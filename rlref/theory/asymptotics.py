@@ -32,7 +32,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import gammaln, logsumexp
 
-from rlref._checks import as_float_array, check_at_least, check_distribution, check_finite
+from rlref._checks import as_float_array, check_at_least, check_count, check_distribution, check_finite
 from rlref.theory.kl_regularized import best_of_n_level_log_probs
 
 __all__ = [
@@ -68,9 +68,7 @@ def _check_token_model(p: object, w: object) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _check_length(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer (the sequence length), got {n!r}")
-    return int(n)
+    return check_count("n", n, meaning="the sequence length")
 
 
 def _check_delta(delta: float) -> float:

@@ -34,7 +34,7 @@ from scipy.optimize import brentq
 from scipy.special import logsumexp
 
 from rlref import divergences
-from rlref._checks import as_float_array, check_at_least, check_distribution, check_finite, check_positive
+from rlref._checks import as_float_array, check_at_least, check_beta, check_distribution, check_finite
 from rlref.solve import soft_greedy, soft_value
 
 __all__ = [
@@ -86,10 +86,6 @@ def _check_1d(pi_ref: object, r: object) -> tuple[np.ndarray, np.ndarray]:
     return ref, rew
 
 
-def _check_beta(beta: float) -> float:
-    return check_positive("beta", beta)
-
-
 def _check_n(n: float) -> float:
     return check_at_least("n", n, 1.0, "the number of samples")
 
@@ -116,7 +112,7 @@ def optimal_policy(pi_ref: np.ndarray, r: np.ndarray, beta: float) -> np.ndarray
     inference", eq. (4); Rafailov et al. (2023), DPO, eq. (4).
     """
     ref, rew = _check_ref_reward(pi_ref, r)
-    return soft_greedy(rew, ref, _check_beta(beta))
+    return soft_greedy(rew, ref, check_beta("beta", beta))
 
 
 def optimal_value(pi_ref: np.ndarray, r: np.ndarray, beta: float) -> np.ndarray:
@@ -130,7 +126,7 @@ def optimal_value(pi_ref: np.ndarray, r: np.ndarray, beta: float) -> np.ndarray:
     References: Korbak, Perez, Buckley (2022), eq. (2)-(4); Donsker & Varadhan (1975).
     """
     ref, rew = _check_ref_reward(pi_ref, r)
-    out = soft_value(rew, ref, _check_beta(beta))
+    out = soft_value(rew, ref, check_beta("beta", beta))
     return float(out) if np.ndim(out) == 0 else out
 
 

@@ -69,10 +69,6 @@ def _check_reward(name: str, r: object) -> np.ndarray:
     return arr
 
 
-def _check_beta(beta: float, *, allow_zero: bool) -> float:
-    return check_beta("beta", beta, allow_zero=allow_zero)
-
-
 # ----------------------------------------------------------------------------- maps
 def argmax_policy(r: np.ndarray, tie_tol: float = 0.0) -> np.ndarray:
     """The unregularized optimal policy: uniform over 𝒜* = {a : r(a) ≥ max_b r(b) − tie_tol}.
@@ -95,7 +91,7 @@ def regularized_policy(r: np.ndarray, beta: float, pi_ref: np.ndarray | None = N
     References: Xu (2025), §entropy regularization; Korbak et al. (2022), eq. (4).
     """
     arr = _check_reward("r", r)
-    return soft_greedy(arr, pi_ref, _check_beta(beta, allow_zero=False))
+    return soft_greedy(arr, pi_ref, check_beta("beta", beta))
 
 
 def reward_to_policy(r: np.ndarray, beta: float, *, tie_tol: float = 0.0, pi_ref: np.ndarray | None = None) -> np.ndarray:
@@ -105,7 +101,7 @@ def reward_to_policy(r: np.ndarray, beta: float, *, tie_tol: float = 0.0, pi_ref
     Shapes: r[..., a], pi_ref broadcastable (β > 0 only) -> π[..., a].
     References: Xu (2025), "The Policy Cliff" (the reward-policy map).
     """
-    b = _check_beta(beta, allow_zero=True)
+    b = check_beta("beta", beta, allow_zero=True)
     return argmax_policy(r, tie_tol) if b == 0 else regularized_policy(r, b, pi_ref)
 
 
@@ -135,7 +131,7 @@ def softmax_lipschitz_constant(beta: float) -> float:
     Equivalently TV ≤ osc/(4β), and ‖·‖₁ ≤ ‖r − r′‖_∞/β. Shapes: scalar β > 0 -> float.
     References: derived here (module docstring).
     """
-    return 1.0 / (2.0 * _check_beta(beta, allow_zero=False))
+    return 1.0 / (2.0 * check_beta("beta", beta))
 
 
 def softmax_lipschitz_bound(r: np.ndarray, r_prime: np.ndarray, beta: float) -> np.ndarray:
@@ -205,7 +201,7 @@ def jump_curve(r: np.ndarray, beta: float, eps: np.ndarray, *, rng: np.random.Ge
     arr = _check_reward("r", r)
     if arr.ndim != 1:
         raise ValueError(f"r must be 1-d (a reward per action), got shape {arr.shape}")
-    b = _check_beta(beta, allow_zero=True)
+    b = check_beta("beta", beta, allow_zero=True)
     e = as_float_array("eps", eps, ndim=1)
     for i, ei in enumerate(e):
         if not (math.isfinite(ei) and ei > 0):
@@ -249,7 +245,7 @@ def empirical_lipschitz(r: np.ndarray, beta: float, *, rng: np.random.Generator,
     arr = _check_reward("r", r)
     if arr.ndim != 1:
         raise ValueError(f"r must be 1-d (a reward per action), got shape {arr.shape}")
-    b = _check_beta(beta, allow_zero=False)
+    b = check_beta("beta", beta)
     num = check_count("num", num)
     scale = check_positive("scale", scale)
     A = arr.shape[0]
@@ -326,7 +322,7 @@ def mdp_optimal_policy(mdp: TabularMDP, beta: float, *, r: np.ndarray | None = N
     """
     if mdp.horizon is not None:
         raise ValueError("mdp_optimal_policy needs a discounted MDP (horizon=None)")
-    b = _check_beta(beta, allow_zero=True)
+    b = check_beta("beta", beta, allow_zero=True)
     S, A = mdp.num_states, mdp.num_actions
     rr = mdp.r if r is None else _check_reward("r", r)
     if rr.shape != (S, A):
@@ -352,7 +348,7 @@ def mdp_lipschitz_bound(delta_r_sup: float, beta: float, gamma: float) -> float:
     References: derived here (module docstring); Xu (2025), "The Policy Cliff" (the statement
     that regularization makes the map Lipschitz).
     """
-    b = _check_beta(beta, allow_zero=False)
+    b = check_beta("beta", beta)
     g = check_gamma(gamma)
     d = check_at_least("delta_r_sup", delta_r_sup, 0.0)
     return d / (b * (1 - g))
