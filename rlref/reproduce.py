@@ -647,33 +647,61 @@ def main(argv: list[str] | None = None) -> int:
         else:
             outcomes = _run_parallel(jobs, args)
     except KeyboardInterrupt:
-        print(f"\ninterrupted. Finished units of work are cached under {args.out}/.cache; rerun the same command to resume "
+        where = f"{args.out}/seed-K/.cache" if multi else f"{args.out}/.cache"
+        print(f"\ninterrupted. Finished units of work are cached under {where}; rerun the same command to resume "
               "(--fresh starts over).", file=sys.stderr, flush=True)
         return 130
     return _summarize(outcomes, seed_list, multi)
 
 
+def _ignore_sigint() -> None:
+    """Worker initializer: Ctrl-C is handled by the parent, which stops the workers itself."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _mark_interrupted(name: str, seed: int, quick: bool, out: str) -> None:
+    """Replace ``OUT/NAME.json`` of a run stopped half-way by an "interrupted" record (no stale all_hold)."""
+    payload = {"name": name, "scale": "quick" if quick else "full", "seed": seed, "status": "error", "error": "interrupted",
+               "all_hold": False, "claims": []}
+    with contextlib.suppress(OSError):
+        (Path(out) / f"{name}.png").unlink(missing_ok=True)
+        atomic_write(Path(out) / f"{name}.json", json.dumps(payload, indent=2) + "\n")
+
+
 def _run_parallel(jobs: list[tuple[str, int]], args: argparse.Namespace) -> list[Outcome]:
+    """Run ``jobs`` in ``args.jobs`` spawned processes; each run's output is printed as one block when it ends.
+
+    On Ctrl-C the parent (workers ignore SIGINT) terminates the workers, marks the runs that were in
+    progress as interrupted, and re-raises KeyboardInterrupt for :func:`main` to report.
+    """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     modules = {n: (_REGISTRY[n].module if n in _REGISTRY else "") for n, _ in jobs}
     multi = len({s for _, s in jobs}) > 1
     done: dict[tuple[str, int], Outcome] = {}
-    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_worker, n, modules[n], s, args.quick, _out_for(args.out, s, multi), args.fresh): (n, s) for n, s in jobs}
-        try:
-            for fut in as_completed(futures):
-                n, s = futures[fut]
-                try:
-                    o = fut.result()
-                except Exception as exc:  # a worker that died (e.g. killed for memory)
-                    o = Outcome(name=n, seed=s, claims=[], seconds=0.0, error=f"worker failed: {type(exc).__name__}: {exc}")
-                _report_outcome(o, _out_for(args.out, s, multi), args.quick)
-                done[(n, s)] = o
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    pool = ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint)
+    futures = {pool.submit(_worker, n, modules[n], s, args.quick, _out_for(args.out, s, multi), args.fresh): (n, s) for n, s in jobs}
+    try:
+        for fut in as_completed(futures):
+            n, s = futures[fut]
+            try:
+                o = fut.result()
+            except Exception as exc:  # a worker that died (e.g. killed for memory)
+                o = Outcome(name=n, seed=s, claims=[], seconds=0.0, error=f"worker failed: {type(exc).__name__}: {exc}")
+            _report_outcome(o, _out_for(args.out, s, multi), args.quick)
+            done[(n, s)] = o
+    except KeyboardInterrupt:
+        running = [futures[f] for f in futures if f.running() and futures[f] not in done]
+        for proc in list(getattr(pool, "_processes", {}).values()):  # stdlib attribute: the worker processes
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for n, s in running:
+            _mark_interrupted(n, s, args.quick, _out_for(args.out, s, multi))
+        raise
+    pool.shutdown()
     return [done[j] for j in jobs]  # in submission order, so the table does not depend on timing
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from rlref.reproduce import Context, Report, register
 
-OK, FAIL, SEEDFAIL = "fixture-ok", "fixture-fail", "fixture-fails-at-seed-1"
+OK, FAIL, SEEDFAIL, SLOW = "fixture-ok", "fixture-fail", "fixture-fails-at-seed-1", "fixture-slow"
 
 
 @register(OK, paper="nobody (2024)", description="two units and a claim that holds")
@@ -30,4 +30,14 @@ def run_fail(ctx: Context) -> Report:
 def run_seedfail(ctx: Context) -> Report:
     measured = 1.0 if ctx.seed == 1 else 0.0
     ctx.claim("zero except at seed 1", expected=0.0, measured=measured, tolerance=0.5)
+    return ctx.report("nobody (2024)")
+
+
+@register(SLOW, paper="nobody (2024)", description="sleeps for a minute (to be interrupted)")
+def run_slow(ctx: Context) -> Report:
+    import time
+
+    for _ in range(600):
+        time.sleep(0.1)
+    ctx.claim("slept", expected=0.0, measured=0.0, tolerance=0)
     return ctx.report("nobody (2024)")

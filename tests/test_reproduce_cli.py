@@ -31,7 +31,7 @@ def fixture_module() -> Iterator[object]:
     import repro_fixture_module as mod
 
     yield mod
-    for name in (mod.OK, mod.FAIL, mod.SEEDFAIL):
+    for name in (mod.OK, mod.FAIL, mod.SEEDFAIL, mod.SLOW):
         reproduce._REGISTRY.pop(name, None)
     sys.modules.pop("repro_fixture_module", None)
 
@@ -399,6 +399,33 @@ def test_sigint_in_a_subprocess_exits_130_with_a_hint(tmp_path: Path) -> None:
     res = _run_cli("-c", code)
     assert res.returncode == 130, res.stderr
     assert "rerun the same command to resume" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_ctrl_c_during_parallel_jobs_stops_the_workers_and_marks_the_runs(tmp_path: Path) -> None:
+    """SIGINT to the whole process group (what a terminal's Ctrl-C does) while -j 2 runs two slow reproductions."""
+    import signal
+    import time
+
+    tests_dir = str(Path(__file__).resolve().parent)
+    code = (f"import sys; sys.path.insert(0, {tests_dir!r}); import repro_fixture_module\n"
+            "from rlref.reproduce import main\n"
+            f"sys.exit(main(['reproduce', 'fixture-slow', 'fixture-ok', '--seeds', '0-1', '-j', '2', '--out', {str(tmp_path)!r}, '-q']))\n")
+    old_json = tmp_path / "seed-0" / "fixture-slow.json"
+    old_json.parent.mkdir(parents=True)
+    old_json.write_text(json.dumps({"name": "fixture-slow", "all_hold": True}))  # a stale success from an earlier run
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env={**os.environ, "MPLBACKEND": "Agg"})
+    time.sleep(6.0)  # the workers have started (spawn + imports take ~2 s) and run fixture-slow
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError("rlref reproduce -j 2 did not stop within 30 s of Ctrl-C") from None
+    assert proc.returncode == 130, err
+    assert "rerun the same command to resume" in err and "Traceback" not in err
+    payload = json.loads(old_json.read_text())
+    assert payload["all_hold"] is False and payload["error"] == "interrupted"
 
 
 def test_a_raised_reproduction_is_not_summarized_as_all_claims_hold(tmp_path: Path, fixture_module: object, scratch: dict,
