@@ -312,3 +312,36 @@ def test_bad_parameters_raise():
         dr.demo_regularized_rlhf(wrong, None, pairs, 0.1)
     with pytest.raises(ValueError, match=r"pi_expert must have shape .* got \(3, 4, 2\)"):
         dr.suboptimality_decomposition(wrong, np.full((3, 4, 2), 0.5), np.full((4, 2), 0.5), np.full((4, 2), 0.5), 0.1)
+
+
+# ----------------------------------------------------------------------------- the derived inequalities
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10**6), st.integers(2, 6), st.floats(0.01, 10.0))
+def test_tilt_gap_bound_dominates_the_exact_kl_between_tilts(seed, A, lam):
+    """λ KL(π_Q̄ ‖ π_Q*) ≤ tilt_gap_bound(π_Q̄, D, λ) whenever 0 ≤ Q̄ − Q* ≤ D; golden: exact KL of the tilts."""
+    from rlref.divergences import kl
+    from rlref.solve import soft_greedy
+
+    rng = np.random.default_rng(seed)
+    ref = rng.dirichlet(np.ones(A))
+    q_star = rng.uniform(0, 3, A)
+    D = rng.uniform(0, 3, A) * (rng.random(A) < 0.7)
+    q_up = q_star + D * rng.random(A)
+    pi, pi_star = soft_greedy(q_up, ref, lam), soft_greedy(q_star, ref, lam)
+    assert lam * kl(pi, pi_star) <= dr.tilt_gap_bound(pi, D, lam) + 1e-12
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10**6), st.integers(2, 6), st.floats(0.1, 5.0))
+def test_kl_upper_mean_bounds_the_true_mean(seed, S, F):
+    """p f ≤ U(p̂ f, α, F) whenever KL(p̂ ‖ p) ≤ α and f ∈ [0, F] (Donsker-Varadhan; derived here)."""
+    from rlref.divergences import kl
+
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(S))
+    p_hat = rng.multinomial(rng.integers(1, 50), p).astype(float)
+    p_hat /= p_hat.sum()
+    f = rng.uniform(0, F, S) * (rng.random(S) < 0.6)
+    alpha = kl(p_hat, p)
+    assert p @ f <= dr.kl_upper_mean(p_hat @ f, alpha, F) + 1e-12
+    assert dr.kl_upper_mean(p_hat @ f, np.inf, F) == F

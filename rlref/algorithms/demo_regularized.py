@@ -29,9 +29,10 @@ soft Bellman V_h(s) = λ log Σ_a π̃_h(a|s) exp(Q_h(s,a)/λ), Q_h = r_h + p_h 
 Constants. The exact bonus and stopping constants of UCBVI-Ent+ (paper, App. on regularized
 BPI) and of UCBVI-Ent (Tiapkin et al. 2023, "Fast rates for maximum entropy exploration", ICML)
 could not be retrieved in this session, so valid ones are **derived here** from Hoeffding's
-inequality (for the fixed function V*_{h+1}), Weissman et al.'s (2003) L1 deviation bound for
-p̂_h(·|s,a) (for data-dependent functions) and a union bound over (h, s, a, n) with weights
-1/(n(n+1)); see :func:`confidence_widths`. The fast-rate stopping rule uses the identity
+inequality (for the fixed function V*_{h+1}), Weissman et al.'s (2003) L1 deviation bound and
+Jonsson et al.'s (2020) KL concentration of p̂_h(·|s,a) (for data-dependent functions; the KL
+one through a Donsker-Varadhan step, :func:`kl_upper_mean`) and a union bound over (h, s, a, n)
+with weights 1/(n(n+1)); see :func:`confidence_widths`. The fast-rate stopping rule uses the identity
 (derived here; the regularized performance-difference lemma)
 
     V*_λ(s_0) − V^π_λ(s_0) = λ E_π[ Σ_h KL(π_h(·|s_h) ‖ π*_h(·|s_h)) ],   π*_h ∝ π̃_h e^{Q*_h/λ},
@@ -85,6 +86,8 @@ __all__ = [
     "log_linear_policy",
     "trajectory_kl",
     "confidence_widths",
+    "kl_upper_mean",
+    "tilt_gap_bound",
     "regularized_bpi",
     "ucbvi_bpi",
     "linear_regularized_bpi",
@@ -338,32 +341,80 @@ def trajectory_kl(mdp: TabularMDP, pi_expert: np.ndarray, pi_bc: np.ndarray) -> 
 
 
 # ----------------------------------------------------------------------------- exploration
-def confidence_widths(counts: np.ndarray, horizon: int, num_states: int, num_actions: int, delta: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-(h, s, a) confidence widths used by the explorers (derived here).
+def confidence_widths(counts: np.ndarray, horizon: int, num_states: int, num_actions: int, delta: float
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-(h, s, a) confidence widths used by the explorers (derived here). Returns (b, w, α).
 
-    With n = n_h(s, a) ≥ 1 and ℓ(n) = log(4 S A H n(n+1)/δ):
+    With n = n_h(s, a) ≥ 1, δ' = δ/3 per family and ℓ(n) = log(2 S A H n(n+1)/δ'):
 
     * Hoeffding, for the fixed function V*_{h+1} ∈ [0, H−h−1]:
       |(p̂_h − p_h) V*_{h+1}|(s, a) ≤ b_h(s, a) = (H−h−1) √(ℓ(n)/(2n));
     * Weissman et al. (2003), for every function at once: ‖p̂_h(·|s,a) − p_h(·|s,a)‖₁ ≤
-      w_h(s, a) = min(2, √(2(S log 2 + ℓ(n) − log 2)/n)), so |(p̂ − p) f| ≤ w · span(f)/2.
+      w_h(s, a) = min(2, √(2(S log 2 + ℓ(n) − log 2)/n)), so |(p̂ − p) f| ≤ w · span(f)/2;
+    * Jonsson et al. (2020), Prop. 1 (anytime KL concentration of a categorical):
+      KL(p̂_h(·|s,a) ‖ p_h(·|s,a)) ≤ α_h(s, a) = [log(S A H/δ') + (S−1) log(e(1 + n/(S−1)))]/n.
 
-    The union bound over (h, s, a) and n ≥ 1 with weights 1/(n(n+1)) (Σ = 1) puts both families
-    in one event of probability ≥ 1 − δ (δ/2 each). n = 0 gives +inf. Shapes: counts[h, s, a].
-    References: Hoeffding (1963), Thm 2; Weissman et al. (2003), Thm 2.1; the union-bound
-    construction as in Azar et al. (2017) and Ménard et al. (2021) (constants derived here).
+    The first two use the union bound over (h, s, a) and n ≥ 1 with weights 1/(n(n+1)) (Σ = 1);
+    the third is uniform in n already. All three hold together with probability ≥ 1 − δ.
+    n = 0 gives +inf. Shapes: counts[h, s, a] -> three arrays [h, s, a].
+    References: Hoeffding (1963), Thm 2; Weissman et al. (2003), Thm 2.1; Jonsson, Kaufmann,
+    Ménard, Darwiche Domingues, Leurent & Valko (2020), "Planning in MDPs with gap-dependent sample
+    complexity", Prop. 1 (the β^KL threshold also used by UCBVI-Ent's code); the union-bound
+    construction as in Azar et al. (2017) and Ménard et al. (2021); constants derived here.
     """
     d = float(delta)
     if not (0.0 < d < 1.0):
         raise ValueError(f"delta must lie in (0, 1), got {delta!r}")
     n = np.asarray(counts, dtype=np.float64)
     H, S, A = int(horizon), int(num_states), int(num_actions)
+    d3 = d / 3.0
     safe = np.maximum(n, 1.0)
-    ell = np.log(4.0 * S * A * H * safe * (safe + 1.0) / d)
+    ell = np.log(2.0 * S * A * H * safe * (safe + 1.0) / d3)
     span = (H - 1 - np.arange(H, dtype=np.float64)).reshape((H,) + (1,) * (n.ndim - 1))
     hoeff = np.where(n > 0, span * np.sqrt(ell / (2.0 * safe)), np.inf)
     l1 = np.where(n > 0, np.minimum(2.0, np.sqrt(2.0 * (S * np.log(2.0) + ell - np.log(2.0)) / safe)), np.inf)
-    return hoeff, l1
+    dim = (S - 1) * np.log(np.e * (1.0 + safe / (S - 1))) if S > 1 else 0.0
+    kl = np.where(n > 0, (np.log(S * A * H / d3) + dim) / safe, np.inf)
+    return hoeff, l1, kl
+
+
+def tilt_gap_bound(pi: np.ndarray, width: np.ndarray, lam: float) -> np.ndarray:
+    """Upper bound on λ KL(π ‖ π*) when π ∝ π̃ e^{Q̄/λ}, π* ∝ π̃ e^{Q*/λ} and 0 ≤ Q̄ − Q* ≤ D = ``width``
+    (derived here). With m = Σ_a π(a) D(a), G = max_a D(a):
+
+        λ KL(π ‖ π*) ≤ min( m,  e^{m/λ} Σ_a π(a) D(a)²/(2λ),  G²/(8λ) ).
+
+    Proof: with Δ = Q̄ − Q* and ψ(u) = log Σ_a π̃ e^{(Q* + uΔ)/λ}, KL(π ‖ π*) = ∫_0^1 ∫_t^1 ψ''(u) du dt and
+    ψ'' = Var_{π_u}(Δ)/λ². Popoviciu gives Var ≤ G²/4 (third term); π_u ∝ π e^{−(1−u)Δ/λ} and
+    Jensen give E_{π_u}Δ² ≤ e^{(1−u)m/λ} E_π Δ² (second term); λ KL = E_π Δ − λ(ψ(1) − ψ(0)) ≤ E_π Δ
+    since Δ ≥ 0 (first term). The bound is quadratic in D where π puts its mass, which is what
+    gives the Õ(1/ε) rate of regularized BPI (Tiapkin et al. 2024, Thm 5; Tiapkin et al. 2023).
+    Shapes: pi[..., a], width[..., a] -> [...].
+    """
+    D = np.asarray(width, dtype=np.float64)
+    m = np.einsum("...a,...a->...", pi, D)
+    quad = np.exp(np.minimum(m / lam, 50.0)) * np.einsum("...a,...a->...", pi, D**2) / (2.0 * lam)
+    G = D.max(axis=-1)
+    return np.minimum(np.minimum(m, quad), G**2 / (8.0 * lam))
+
+
+def kl_upper_mean(p_hat_f: np.ndarray, alpha: np.ndarray, f_max: float) -> np.ndarray:
+    """Upper bound on p f from p̂ f for any f ∈ [0, F] when KL(p̂ ‖ p) ≤ α (derived here):
+
+        p f ≤ min(F, ((√(2αF) + √(2αF + 4 p̂f))/2)²).
+
+    Proof: Donsker-Varadhan with g = −t f gives −t p̂f ≤ α + log E_p e^{−tf} ≤ α − t pf + t² F pf/2
+    (e^{−x} ≤ 1 − x + x²/2 for x ≥ 0, log(1+z) ≤ z, f² ≤ F f); optimizing t > 0,
+    pf − √(2αF pf) ≤ p̂f, a quadratic inequality in √(pf). When p̂f = O(α) the bound is O(α) = O(1/n),
+    which is what makes the quadratic gap bound of :func:`regularized_bpi` shrink like 1/n.
+    Shapes: broadcast of p_hat_f and alpha; alpha = inf gives F.
+    """
+    F = float(f_max)
+    a = np.asarray(alpha, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        root = np.sqrt(2.0 * np.where(np.isinf(a), 0.0, a) * F)
+        val = (0.5 * (root + np.sqrt(root**2 + 4.0 * np.maximum(p_hat_f, 0.0)))) ** 2
+    return np.where(np.isinf(a), F, np.minimum(F, val))
 
 
 @dataclass(frozen=True)
@@ -408,8 +459,8 @@ def _tabular_plan(n_sa: np.ndarray, n_sas: np.ndarray, r: np.ndarray, ref: np.nd
                   delta: float, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One optimistic backward pass on the empirical model. Returns (policy, V̄, V̲^π, W_0)."""
     H, S, A = r.shape
-    hoeff, l1 = confidence_widths(n_sa, H, S, A, delta)
-    hoeff, l1 = scale * hoeff, scale * l1
+    hoeff, l1, klw = confidence_widths(n_sa, H, S, A, delta)
+    hoeff, l1, klw = scale * hoeff, scale * l1, scale**2 * klw
     with np.errstate(invalid="ignore", divide="ignore"):
         p_hat = np.where(n_sa[..., None] > 0, n_sas / np.maximum(n_sa, 1.0)[..., None], 0.0)
     steps = H - np.arange(H)  # H − h: the value range at stage h
@@ -444,10 +495,9 @@ def _tabular_plan(n_sa: np.ndarray, n_sas: np.ndarray, r: np.ndarray, ref: np.nd
             # lower bound on Q* (fixed function V*: Hoeffding) and the quadratic gap bound W
             q_lo_star = np.maximum(0.0, r[h] + p_hat[h] @ V_lo_star[h + 1] - hoeff[h])
             V_lo_star[h] = soft_value(q_lo_star, refh, lam)
-            G = np.max(q_up - q_lo_star, axis=-1)
-            g = np.minimum(G, G**2 / (8.0 * lam))
+            g = tilt_gap_bound(pi_h, q_up - q_lo_star, lam)
             wmax[h] = steps[h] + wmax[h + 1]
-            w_next = np.where(unseen, wmax[h + 1], np.minimum(wmax[h + 1], p_hat[h] @ W[h + 1] + 0.5 * l1h * W[h + 1].max()))
+            w_next = kl_upper_mean(p_hat[h] @ W[h + 1], klw[h], wmax[h + 1])
             W[h] = np.minimum(wmax[h], g + np.einsum("sa,sa->s", pi_h, w_next))
     return policy, V_up[:H], V_lo_pi[:H], W[0]
 
@@ -503,18 +553,18 @@ def regularized_bpi(mdp: TabularMDP, pi_ref: np.ndarray | None, lam: float, epsi
     Each round (re-planning after a geometrically growing batch of ⌈growth·t⌉ episodes, t the
     episodes so far; all batches are real sampled episodes of the current policy) computes on
     the empirical model p̂_h(s'|s, a) = n_h(s, a, s')/n_h(s, a), with the widths b, w of
-    :func:`confidence_widths` (times ``bonus_scale``):
+    :func:`confidence_widths` (b, w times ``bonus_scale``, α times its square):
 
         Q̄_h = min(H − h, r_h + p̂_h V̄_{h+1} + b_h),      V̄_h(s) = λ log Σ_a π̃_h(a|s) e^{Q̄_h(s,a)/λ},
         π_h = π̃_h e^{Q̄_h/λ} / Z  (the soft-greedy policy; :func:`rlref.solve.soft_greedy`),
         Q̲*_h = max(0, r_h + p̂_h V̲*_{h+1} − b_h),       V̲*_h = soft value of Q̲*_h  (so Q̲* ≤ Q* ≤ Q̄),
-        W_h(s) = min(W_max,h, g_h(s) + Σ_a π_h(a|s)[p̂_h W_{h+1} + w_h max W_{h+1}/2]),
-        g_h(s) = min(G, G²/(8λ)),  G = max_a (Q̄_h − Q̲*_h)(s, a),
+        W_h(s) = min(W_max,h, g_h(s) + Σ_a π_h(a|s) U(p̂_h W_{h+1}, α_h)),  U = :func:`kl_upper_mean`,
+        g_h(s) = :func:`tilt_gap_bound` (π_h, Q̄_h − Q̲*_h, λ) ≥ λ KL(π_h(·|s) ‖ π*_h(·|s)),
 
     and a linear lower bound V̲^π (π-evaluation with the L1 width). It stops when the certificate
     min(μ0·W_0, μ0·(V̄_0 − V̲^π_0)) ≤ ε; on the event of :func:`confidence_widths` this bounds
     V*_λ − V^π_λ (derived here: the regularized performance-difference identity in the module
-    docstring, and λ KL between tilts ≤ min(G, G²/(8λ))). Rewards are known and lie in [0, 1].
+    docstring, and :func:`tilt_gap_bound`). Rewards are known and lie in [0, 1].
 
     With ``pi_ref = π_BC`` this is demonstration-regularized BPI; ``pi_ref=None`` regularizes toward
     the uniform policy (exploration from scratch). The certificate is not a valid bound when
@@ -608,8 +658,7 @@ def linear_regularized_bpi(lin: LinearMDP, pi_ref: np.ndarray | None, lam: float
             V_lo[h] = soft_value(q_lo, refh, lam)
             pi_h = soft_greedy(q_up, refh, lam)
             policy[h] = pi_h
-            G = np.max(q_up - q_lo, axis=-1)
-            g = np.minimum(G, G**2 / (8.0 * lam))
+            g = tilt_gap_bound(pi_h, q_up - q_lo, lam)
             w_next = np.clip(model @ W[h + 1] + bonus_scale * d * wmax[h + 1] * scale_log * norm, 0.0, wmax[h + 1])
             W[h] = np.minimum(wmax[h], g + np.einsum("sa,sa->s", pi_h, w_next))
         cert = float(mu0 @ W[0])
