@@ -32,7 +32,8 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import gammaln, logsumexp
 
-from rlref._checks import as_float_array, check_at_least, check_count, check_distribution, check_finite
+from rlref._checks import as_float_array, check_at_least, check_count, check_distribution, check_finite, check_real
+from rlref.solve import soft_greedy_unchecked, soft_value_unchecked
 from rlref.theory.kl_regularized import best_of_n_level_log_probs
 
 __all__ = [
@@ -77,12 +78,20 @@ def _check_delta(delta: float) -> float:
 
 # ----------------------------------------------------------------------------- Λ, tilt, I
 def _log_mgf(p: np.ndarray, w: np.ndarray, lam: float) -> float:
-    return float(logsumexp(np.log(p) + lam * w))
+    """Λ(λ) = |λ| · soft_value(sign(λ) w, p, 1/|λ|): the library's one log-partition (exact for
+    tiny |λ| through its log1p branch, and for huge |λ| through its max shift)."""
+    if lam == 0.0:
+        return 0.0
+    sign = 1.0 if lam > 0 else -1.0
+    return abs(lam) * float(soft_value_unchecked(sign * w, p / p.sum(), 1.0 / abs(lam)))
 
 
 def _tilt(p: np.ndarray, w: np.ndarray, lam: float) -> np.ndarray:
-    logits = np.log(p) + lam * w
-    return np.exp(logits - logsumexp(logits))
+    """p_λ ∝ p·e^{λw} = soft_greedy(sign(λ) w, p, 1/|λ|) (the library's one tilt; λ = 0 gives p)."""
+    if lam == 0.0:
+        return np.array(p, dtype=np.float64)
+    sign = 1.0 if lam > 0 else -1.0
+    return soft_greedy_unchecked(sign * w, p, 1.0 / abs(lam))
 
 
 def log_mgf(p: np.ndarray, w: np.ndarray, lam: float) -> float:
@@ -111,12 +120,9 @@ def tilted_distribution(p: np.ndarray, w: np.ndarray, lam: float) -> np.ndarray:
 
     Shapes: p[m], w[m] -> [m]. References: Yang et al. (2024), §4; Dembo & Zeitouni (1998), §2.2.
     """
-    pp = as_float_array("p", p, ndim=1)
     _check_token_model(p, w)
-    ww = np.asarray(w, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        logits = np.log(pp) + float(lam) * ww
-    return np.exp(logits - logsumexp(logits))
+    pp = as_float_array("p", p, ndim=1)
+    return _tilt(pp / pp.sum(), as_float_array("w", w, ndim=1), check_real("lam", lam))
 
 
 def _solve_lambda_for_mean(p: np.ndarray, w: np.ndarray, x: float) -> float:
@@ -215,12 +221,12 @@ def tilt_for_budget(p: np.ndarray, w: np.ndarray, delta: float) -> TiltSolution:
     wfull = np.asarray(w, dtype=np.float64)
     mean = float(ps @ ws)
     if d == 0.0 or ws.max() == ws.min():
-        return TiltSolution(0.0, pp.copy(), mean, 0.0, d)
+        return TiltSolution(lam=0.0, policy=pp.copy(), reward=mean, kl=0.0, delta=d)
     kl_max = float(-np.log(ps[ws == ws.max()].sum()))
     if d >= kl_max:
         top = (wfull == ws.max()) & (pp > 0)
         pol = np.where(top, pp, 0.0) / pp[top].sum()
-        return TiltSolution(math.inf, pol, float(ws.max()), kl_max, d)
+        return TiltSolution(lam=math.inf, policy=pol, reward=float(ws.max()), kl=kl_max, delta=d)
 
     def kl_of(lam: float) -> float:
         return lam * float(_tilt(ps, ws, lam) @ ws) - _log_mgf(ps, ws, lam)
@@ -232,7 +238,7 @@ def tilt_for_budget(p: np.ndarray, w: np.ndarray, delta: float) -> TiltSolution:
             raise RuntimeError(f"tilt_for_budget: could not bracket λ for delta={d!r}")
     lam = float(brentq(lambda t: kl_of(t) - d, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps))
     pol = tilted_distribution(pp, wfull, lam)
-    return TiltSolution(lam, pol, float(_tilt(ps, ws, lam) @ ws), kl_of(lam), d)
+    return TiltSolution(lam=lam, policy=pol, reward=float(_tilt(ps, ws, lam) @ ws), kl=kl_of(lam), delta=d)
 
 
 def kl_rl_per_token_reward(p: np.ndarray, w: np.ndarray, delta: float) -> float:
@@ -306,7 +312,7 @@ def sum_distribution(p: np.ndarray, w: np.ndarray, n: int, *, merge_tol: float =
     gid = np.cumsum(new_group) - 1
     log_probs = group_max + np.log(np.add.reduceat(np.exp(logp - group_max[gid]), starts))
     log_probs -= logsumexp(log_probs)
-    return SumDistribution(nn, values, log_probs, np.exp(log_probs))
+    return SumDistribution(n=nn, values=values, log_probs=log_probs, probs=np.exp(log_probs))
 
 
 def log_tail_probability(dist: SumDistribution, threshold: float, *, tol: float = 1e-9) -> float:
@@ -371,4 +377,4 @@ def compare_alignment(p: np.ndarray, w: np.ndarray, delta: float, ns: list[int] 
     x_star = kl_rl_per_token_reward(p, w, d)
     ns_arr = np.array([_check_length(k) for k in np.asarray(ns).tolist()], dtype=np.int64)
     bon = np.array([best_of_n_sum_reward(sum_distribution(p, w, int(k)), int(k) * d) / int(k) for k in ns_arr])
-    return AlignmentComparison(ns_arr, d, x_star, bon, x_star - bon)
+    return AlignmentComparison(ns=ns_arr, delta=d, kl_rl=x_star, best_of_n=bon, gap=x_star - bon)
