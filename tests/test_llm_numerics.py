@@ -234,3 +234,40 @@ def test_item28_float_and_int_0_1_masks_equal_bool_masks_other_floats_fail():
         adv.grpo(r, torch.tensor([[1.0, 0.5, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]]))
     with pytest.raises(ValueError, match="mask"):
         adv.grpo(r, torch.tensor([[1.0, float("nan"), 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]]))
+
+
+# ----------------------------------------------------------------------------- item 15
+def _meta(*shape, dtype=torch.float32):
+    return torch.empty(*shape, device="meta", dtype=dtype)
+
+
+def test_item15_shape_only_checks_run_on_meta_tensors():
+    """On meta tensors (shapes without data) the shape checks run, the value checks are skipped, and
+    the result is a meta tensor of the right shape. (Before: every function failed in bool(t.any()).)"""
+    from rlref.llm import losses, preference, rewards
+    from rlref.llm.logprobs import token_entropy, token_logprobs
+
+    B, T, V = 2, 3, 5
+    x, z = _meta(B, T), _meta(B, T, V)
+    m = torch.ones(B, T, dtype=torch.bool, device="meta")
+    s = _meta(B)
+    cases = {
+        (B, T): [adv.grpo(x, m), adv.rloo(x), adv.reinforce_pp(x), adv.group_mean_batch_std(x), adv.dler_batch_normalized(x),
+                 adv.gae(x, x, m), adv.drpo_weights(x, m), adv.empg_modulate(s, x), token_entropy(z),
+                 token_logprobs(z, torch.zeros(B, T, dtype=torch.long, device="meta")), losses.kl_reward(x, x, x, m, beta=0.1),
+                 rewards.kimi_length_reward(x, m), rewards.dler_truncation_reward(x, m, budget=3.0), losses.exact_token_kl(z, z),
+                 preference.rto_token_rewards(x, x, m, beta_dpo=0.1), preference.spo_win_rate_rewards(_meta(B, 3, 3))],
+        (): [losses.aggregate(x, m, aggregation="seq-mean-token-mean"), losses.ppo_clip(x, x, x, m, dual_clip=3.0).loss,
+             losses.kl_loss(x, x, m, beta=0.1), losses.entropy_bonus(x, m, coef=0.1), losses.lp_reg_loss(z, m, beta=0.1),
+             losses.chi2_occupancy_penalty(x, x, m, beta=0.1).loss, preference.dpo_loss(s, s, s, s, 0.1).loss,
+             preference.rpo_loss(s, s, s, s, 0.1, chosen_lengths=s).loss],
+        (B,): [losses.gui_g1_difficulty_weights(s), preference.ld_dpo_logps(x, m, torch.zeros(B, dtype=torch.long, device="meta"), alpha=0.5)],
+    }
+    for shape, outs in cases.items():
+        for out in outs:
+            assert out.is_meta and tuple(out.shape) == shape
+    # shape checks still run on meta
+    with pytest.raises(ValueError, match="mask must have shape"):
+        adv.grpo(x, torch.ones(B, T + 1, dtype=torch.bool, device="meta"))
+    with pytest.raises(ValueError, match="old_logp must have the shape"):
+        losses.ppo_clip(x, _meta(B, T + 1), x)

@@ -43,6 +43,7 @@ from rlref.llm._checks import (
     check_lengths,
     check_nonnegative_scalar,
     check_positive_scalar,
+    check_positive_tensor,
     check_probability,
     check_unit_interval_tensor,
     is_meta,
@@ -456,10 +457,9 @@ def gui_g1_difficulty_weights(difficulty: torch.Tensor, *, alpha: float = 1.0) -
     References: Zhou et al. (2025), "GUI-G1: Understanding R1-Zero-Like Training for Visual Grounding
     in GUI Agents", Sec. 4.3 (policy update: length normalization and difficulty-aware scaling).
     """
-    d = check_float_tensor("difficulty", difficulty, ndim=1)
-    check_finite_tensor("difficulty", d)
-    if d.numel() == 0 or bool((d <= 0).any()):
-        raise ValueError("difficulty must be a non-empty tensor of positive numbers")
+    d = check_positive_tensor("difficulty", check_float_tensor("difficulty", difficulty, ndim=1))
+    if d.numel() == 0:
+        raise ValueError("difficulty must be a non-empty tensor of positive numbers, got shape (0,)")
     a = check_nonnegative_scalar("alpha", alpha)
     w = d**a
     return w / w.mean()

@@ -17,9 +17,12 @@ from rlref.llm._checks import (
     check_finite_tensor,
     check_float_tensor,
     check_integer_tensor,
+    check_lengths,
     check_nonnegative_scalar,
     check_positive_scalar,
     check_same_shape,
+    check_unit_interval_tensor,
+    is_meta,
     masked_or_ones,
 )
 
@@ -111,9 +114,8 @@ def rpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_r
     """
     a = check_nonnegative_scalar("alpha", alpha)
     base = dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta)
-    n = check_float_tensor("chosen_lengths", chosen_lengths, ndim=1)
-    if n.shape != base.losses.shape or not bool((n > 0).all()) or not bool(torch.isfinite(n).all()):
-        raise ValueError(f"chosen_lengths must be positive with shape {tuple(base.losses.shape)}")
+    n = check_lengths("chosen_lengths", chosen_lengths, ndim=1, dtype=base.losses.dtype)
+    check_same_shape(("policy_chosen_logps", "chosen_lengths"), (base.losses, n))
     losses = base.losses - a * policy_chosen_logps / n
     return PreferenceLoss(losses.mean(), losses, base.chosen_rewards, base.rejected_rewards)
 
@@ -215,11 +217,9 @@ def spo_win_rate_rewards(preferences: torch.Tensor) -> torch.Tensor:
     g = p.shape[-1]
     if p.shape[-2] != g or g < 2:
         raise ValueError(f"preferences must be square [.., G, G] with G >= 2, got {tuple(p.shape)}")
-    check_finite_tensor("preferences", p)
-    if bool(((p < 0) | (p > 1)).any()):
-        raise ValueError("preferences must lie in [0, 1]")
+    check_unit_interval_tensor("preferences", p)
     off = ~torch.eye(g, dtype=torch.bool, device=p.device)
-    if not torch.allclose((p + p.transpose(-1, -2))[:, off], torch.ones_like(p[:, off]), atol=1e-6):
+    if not is_meta(p) and not torch.allclose((p + p.transpose(-1, -2))[:, off], torch.ones_like(p[:, off]), atol=1e-6):
         raise ValueError("preferences must satisfy P[i, j] + P[j, i] = 1 off the diagonal")
     r = torch.where(off, p, torch.zeros_like(p)).sum(-1) / (g - 1)
     return r[0] if squeeze else r
