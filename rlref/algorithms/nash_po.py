@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import logsumexp
 
+from rlref import divergences
 from rlref._checks import as_float_array, check_beta, check_count, check_distribution, check_positive
 from rlref.preferences import (
     PreferenceData,
@@ -41,6 +41,7 @@ from rlref.preferences import (
     sample_preferences,
     validate_preference_matrix,
 )
+from rlref.solve import soft_value
 
 __all__ = [
     "GameTrajectory",
@@ -136,12 +137,15 @@ def _finish(method: str, P: np.ndarray, pis: list[np.ndarray], etas: list[float]
     if tau > 0:
         assert pi_ref is not None
         star = regularized_nash(P, pi_ref, tau).pi
-        with np.errstate(divide="ignore"):
-            log_pol = np.log(policies)
-        kl = np.sum(star * (np.log(star) - log_pol), axis=1)
-        kl_ref = np.sum(np.where(policies > 0, policies * (log_pol - np.log(pi_ref)), 0.0), axis=1)
-        rexpl = tau * logsumexp(np.log(pi_ref) + policies @ P.T / tau, axis=1) + tau * kl_ref - 0.5
-    return GameTrajectory(method, policies, averages, expl, avg_expl, np.array(etas, dtype=float), float(tau), star, kl, rexpl)
+        kl = np.asarray(divergences.kl(star, policies), dtype=np.float64)
+        kl_ref = np.asarray(divergences.kl(policies, pi_ref), dtype=np.float64)
+        # regularized exploitability of each iterate: τ log Σ π_ref e^{Pπ_t/τ} + τ KL(π_t ‖ π_ref) − 1/2
+        rexpl = soft_value(policies @ P.T, pi_ref, tau) + tau * kl_ref - 0.5
+    return GameTrajectory(
+        method=method, policies=policies, averages=averages, exploitability=expl, average_exploitability=avg_expl,
+        step_sizes=np.array(etas, dtype=float), tau=float(tau), regularized_nash=star, kl_to_regularized_nash=kl,
+        regularized_exploitability=rexpl,
+    )
 
 
 def _eta(eta: StepSize, t: int) -> float:

@@ -251,7 +251,10 @@ def improvement_bound(
     c2 = float(_chi2(mu.ravel() / mu.sum(), mu_ref.ravel() / mu_ref.sum()))
     b = lower_bound(dP, r, sR, sP, c2)
     slack = dR - b
-    return BoundCheck(dR, dP, r, sR, sP, c2, b, float(slack), bool(slack >= -tol), bool(dR < 0))
+    return BoundCheck(
+        true_improvement=dR, proxy_improvement=dP, correlation=r, sigma_true=sR, sigma_proxy=sP, chi2=c2, bound=b,
+        slack=float(slack), holds=bool(slack >= -tol), reward_hacking=bool(dR < 0),
+    )
 
 
 def is_reward_hacking(true_reward: np.ndarray, mu: np.ndarray, mu_ref: np.ndarray, tol: float = 0.0) -> bool:
