@@ -5,6 +5,7 @@ hold no library logic). Golden values come from closed forms or an independent s
 * ``rlref.theory.correlated_proxies.chi2_regularized_optimum`` (was ``_chi2_target``, a cvxpy program)
 * ``rlref.algorithms.preference_losses.ld_dpo_token_minimizer`` (was ``_ld_dpo_target``)
 * ``rlref.preferences.random_preference_matrix`` (was ``_random_intransitive``, in two reproductions)
+* ``rlref.algorithms.preference_losses.xpo_max_alpha`` (was a bisection in ``dpo_family_tabular.py``)
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rlref.algorithms.preference_losses import dpo_bt_minimizer, ld_dpo_token_minimizer
+from rlref.algorithms.preference_losses import (
+    dpo_bt_minimizer,
+    ld_dpo_token_minimizer,
+    pair_distribution,
+    xpo_bounded_below,
+    xpo_max_alpha,
+)
 from rlref.preferences import bradley_terry, random_preference_matrix, validate_preference_matrix
 from rlref.theory.correlated_proxies import chi2_regularized_optimum
 from rlref.theory.kl_regularized import best_of_n_distribution, sample_best_of_n
@@ -179,3 +186,35 @@ def test_random_preference_matrix_rejects_bad_input() -> None:
         random_preference_matrix(0, np.random.default_rng(0))
     with pytest.raises(ValueError, match="rng"):
         random_preference_matrix(3, 7)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- XPO threshold
+def test_xpo_max_alpha_two_responses_closed_form() -> None:
+    """n = 2: the subsets are {0} and {1}; α* = β min(W01 P01 / π_e(0), W10 P10 / π_e(1)), W = μ + μᵀ."""
+    P = bradley_terry(np.array([0.0, 1.0]))
+    mu = np.array([[0.1, 0.3], [0.2, 0.4]])
+    ex = np.array([0.25, 0.75])
+    beta = 0.7
+    W = mu + mu.T
+    expected = beta * min(W[0, 1] * P[0, 1] / ex[0], W[1, 0] * P[1, 0] / ex[1])
+    assert np.isclose(xpo_max_alpha(P, mu, beta, ex), expected, rtol=1e-12)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(2, 6), st.floats(0.05, 3.0), st.integers(0, 2**31 - 1))
+def test_xpo_max_alpha_is_the_boundedness_threshold(n: int, beta: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    P = random_preference_matrix(n, rng)
+    ref = rng.dirichlet(np.ones(n))
+    mu = pair_distribution(ref)
+    a = xpo_max_alpha(P, mu, beta, ref)
+    assert xpo_bounded_below(P, mu, beta, a * (1 - 1e-9), ref)
+    assert not xpo_bounded_below(P, mu, beta, a * (1 + 1e-6) + 1e-12, ref)
+
+
+def test_xpo_max_alpha_rejects_bad_input() -> None:
+    P = bradley_terry(np.zeros(3))
+    with pytest.raises(ValueError, match="pi_explore"):
+        xpo_max_alpha(P, np.full((3, 3), 1 / 9), 1.0, np.array([0.5, 0.5, 0.5]))
+    with pytest.raises(ValueError, match="mu must have shape"):
+        xpo_max_alpha(P, np.full((2, 2), 0.25), 1.0, np.full(3, 1 / 3))

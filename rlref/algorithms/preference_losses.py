@@ -513,3 +513,39 @@ def ld_dpo_token_minimizer(tree: TokenTree, pi_ref: np.ndarray, P: np.ndarray, b
 
 
 __all__ += ["ld_dpo_token_minimizer"]
+
+
+# (moved here from the dpo-family-tabular reproduction, which found it by bisection on xpo_bounded_below)
+def xpo_max_alpha(P: np.ndarray, mu: np.ndarray, beta: float, pi_explore: np.ndarray) -> float:
+    """The largest optimism weight α for which the population XPO loss is bounded below.
+
+    By the criterion of :func:`xpo_bounded_below` (α·π_explore(S) <= β·Σ_{y∈S, y'∉S} W(y,y') P[y,y']
+    for every non-empty proper subset S, W = μ + μᵀ), which is linear in α:
+        α* = β · min_{S : π_explore(S) > 0}  Σ_{y∈S, y'∉S} W(y,y') P[y,y'] / π_explore(S)
+    (inf when no subset has exploration mass, i.e. n = 1). Cost O(2^n n²); n <= 16.
+
+    Shapes: P[n,n], mu[n,n], pi_explore[n] -> float.
+    References: Xie et al. (2024), "Exploratory Preference Optimization", Alg. 1; the closed form
+    of the threshold is derived here.
+    """
+    b = check_beta("beta", beta)
+    P = validate_preference_matrix(P)
+    n = P.shape[0]
+    if n > 16:
+        raise ValueError(f"xpo_max_alpha enumerates subsets; n = {n} > 16")
+    mu = as_float_array("mu", mu, ndim=2)
+    ex = as_float_array("pi_explore", pi_explore, ndim=1)
+    if mu.shape != (n, n) or ex.shape != (n,):
+        raise ValueError(f"mu must have shape ({n}, {n}) and pi_explore ({n},); got {mu.shape} and {ex.shape}")
+    check_distribution("pi_explore", ex)
+    WP = (mu + mu.T) * P
+    best = np.inf
+    for mask in range(1, 2**n - 1):
+        S = np.array([(mask >> k) & 1 for k in range(n)], dtype=bool)
+        m = float(ex[S].sum())
+        if m > 0:
+            best = min(best, float(np.sum(WP[np.ix_(S, ~S)])) / m)
+    return b * best
+
+
+__all__ += ["xpo_max_alpha"]

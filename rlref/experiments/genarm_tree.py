@@ -15,7 +15,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy.special import expit
 
 from rlref.algorithms.genarm import (
     arm_from_reward,
@@ -26,6 +25,7 @@ from rlref.algorithms.genarm import (
     guided_decoding,
     trajectory_optimum,
 )
+from rlref.preferences import bradley_terry
 from rlref.reproduce import Context, Report, register
 from rlref.tokentree import TokenTree
 
@@ -33,7 +33,8 @@ PAPER = "Xu et al. (2025), GenARM: Reward Guided Generation with Autoregressive 
 
 
 def _wins(r: np.ndarray) -> np.ndarray:
-    return expit(r[:, None] - r[None, :]) * (1 - np.eye(len(r)))
+    """Bradley–Terry win probabilities σ(r_y − r_y') off the diagonal (a response is not compared with itself)."""
+    return bradley_terry(r) * (1 - np.eye(len(r)))
 
 
 def _instance(tree: TokenTree, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
