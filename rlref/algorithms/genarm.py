@@ -36,6 +36,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import log_expit, log_softmax
 
+from rlref import divergences
 from rlref._checks import as_float_array, check_beta, check_finite, check_positive
 from rlref.solve import soft_greedy
 from rlref.tokentree import TokenTree
@@ -271,10 +272,6 @@ def decoding_gap(tree: TokenTree, pi_decode: np.ndarray, p_star: np.ndarray, rew
     for name, arr in (("p_star", p_star), ("reward", r)):
         if arr.shape != p.shape:
             raise ValueError(f"{name} must have shape {p.shape} (one entry per response), got {arr.shape}")
-    tv = 0.5 * float(np.abs(p - p_star).sum())
-    support = p_star > 0
-    if np.any(p[support] == 0):
-        kl = float("inf")
-    else:
-        kl = float(np.sum(p_star[support] * (np.log(p_star[support]) - np.log(p[support]))))
-    return GapReport(tv=tv, kl=max(kl, 0.0), reward_gap=float(p_star @ r - p @ r))
+    tv = float(divergences.total_variation(p, p_star))
+    kl = float(divergences.kl(p_star, p))
+    return GapReport(tv=tv, kl=kl, reward_gap=float(p_star @ r - p @ r))

@@ -41,7 +41,7 @@ from rlref.preferences import (
     sample_preferences,
     validate_preference_matrix,
 )
-from rlref.solve import soft_value
+from rlref.solve import soft_greedy, soft_value
 
 __all__ = [
     "GameTrajectory",
@@ -534,7 +534,7 @@ def iterated_dpo_bt(P: np.ndarray, pi_ref: np.ndarray | None, beta: float, num_i
     pis, etas = [pi], []
     for _ in range(T):
         r = fit_bradley_terry(P, np.outer(pi, pi), ridge=ridge)
-        pi = np.exp(_log_softmax(np.log(ref) + r / b))
+        pi = soft_greedy(r, ref, b)
         pis.append(pi)
         etas.append(1.0 / b)
     return _finish("iterated DPO (BT fit)", P, pis, etas)
