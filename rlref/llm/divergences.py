@@ -18,7 +18,7 @@ import torch
 
 from rlref.llm._checks import check_choice, check_float_tensor, check_logits, check_same_shape
 
-__all__ = ["KL_ESTIMATORS", "kl_penalty", "categorical_kl", "exact_token_kl", "categorical_tv"]
+__all__ = ["KL_ESTIMATORS", "kl_penalty", "categorical_entropy", "categorical_kl", "exact_token_kl", "categorical_tv"]
 
 KL_ESTIMATORS = ("k1", "k2", "k3")
 
@@ -53,6 +53,21 @@ def kl_penalty(logp: torch.Tensor, ref_logp: torch.Tensor, estimator: str = "k1"
     if est == "k2":
         return 0.5 * log_r**2
     return torch.expm1(log_r) - log_r
+
+
+def categorical_entropy(logp: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy H(p) = −Σ_v p_v log p_v over the last axis, from log-probabilities.
+
+    0·log 0 = 0 with a zero (never NaN) gradient: log p_v = −inf entries contribute nothing.
+
+    Shapes: logp[..., V] (normalized; −inf allowed) -> [...].
+
+    References: Cover & Thomas (2006), eq. (2.1).
+    """
+    p = logp.exp()
+    on = p > 0
+    zero = torch.zeros_like(p)
+    return -torch.where(on, p * torch.where(on, logp, zero), zero).sum(-1)
 
 
 def categorical_kl(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:

@@ -21,21 +21,32 @@ Per-token entropies come from :func:`rlref.llm.logprobs.token_entropy`; KL terms
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from rlref.llm._checks import (
+    check_choice,
     check_float_tensor,
+    check_logits,
+    check_mask,
     check_nonnegative_scalar,
     check_positive_scalar,
     check_probability,
     masked_or_ones,
+    require_values,
 )
+from rlref.llm._ops import acc_dtype, zero_masked
+from rlref.llm.divergences import categorical_entropy
 from rlref.llm.losses import aggregate, kl_loss
 
 __all__ = [
     "entropy_bonus",
     "siren_selective_entropy",
+    "siren_selective_mean",
+    "siren_anchor",
     "siren_loss",
+    "SIREN_AGGREGATIONS",
     "epo_smoothing_penalty",
     "epo_phase_weight",
     "aepo_temperature",
@@ -61,60 +72,119 @@ def entropy_bonus(
     return -c * aggregate(entropy, mask, aggregation=aggregation, constant=constant)
 
 
-def siren_selective_entropy(logits: torch.Tensor, mask: torch.Tensor | None = None, *, top_p: float = 0.9,
+SIREN_AGGREGATIONS = ("seq-mean-token-mean", "token-mean")
+
+
+def siren_selective_entropy(logits: torch.Tensor, mask: torch.Tensor | None = None, *, top_p: float = 0.8,
                             peak_quantile: float = 0.8) -> tuple[torch.Tensor, torch.Tensor]:
-    """SIREN's two masks: entropy over the top-p nucleus, at peak-entropy positions only.
+    """SIREN's two masks: the entropy of the top-p nucleus, at each response's peak-entropy positions.
 
-    Top-p mask: at each position keep the smallest set of tokens whose probability mass reaches
-    ``top_p`` and compute the entropy of the renormalized nucleus, H^p = −Σ_{v∈N} q_v log q_v,
-    q = π|_N / π(N) (the tail cannot be inflated). Peak-entropy mask: keep only positions whose
-    (full) entropy is at or above the ``peak_quantile`` quantile of the valid positions.
+    Top-p mask (per position): sort π descending with cumulative mass C_k = Σ_{j≤k} π_(j); the
+    nucleus N keeps the tokens with C_k < p (the authors' release: the token at which the mass first
+    reaches p is *not* kept, so a position whose top token alone has π ≥ p has an empty nucleus and
+    H^p = 0). H^p = −Σ_{v∈N} q_v log q_v with q = π|_N / π(N) (the tail cannot be inflated).
+    Peak-entropy mask (per response b): τ_b = the ``peak_quantile`` quantile (linear interpolation,
+    ``torch.nanquantile``) of H^p over b's valid positions; selected = valid ∧ H^p > τ_b (strict).
 
-    Shapes: logits[B, T, V], mask[B, T] -> (H^p[B, T], selected[B, T] bool).
+    Shapes: logits[B, T, V], mask[B, T] -> (H^p[B, T], selected[B, T] bool). H^p is differentiable
+    (its gradient flows through the renormalized nucleus probabilities); the masks are not.
 
-    References: "Rethinking Entropy Regularization in Large Reasoning Models" (SIREN, 2025),
-    Sec. 4.1-4.2.
+    Deviation from the release, on purpose: the release's selection is ``H^p > τ_b`` without
+    intersecting the response mask, so padding positions can be selected; here they never are.
+    The release computes H^p with a 1e-12 smoothing (−Σ q log(q + 1e-12), q = π·1_N/(π(N) + 1e-12)),
+    here it is exact in log space (differences ≤ 1e-11).
+
+    References: "Rethinking Entropy Regularization in Large Reasoning Models" (SIREN, arXiv
+    2509.25133), Sec. 4.1-4.2; release github.com/Linn3a/siren @ fa59a8d,
+    verl/verl/workers/actor/dp_actor.py (``efficient_top_p_sampling``, ``mask_by_quantile``).
     """
-    z = check_float_tensor("logits", logits, ndim=3)
+    z = check_logits("logits", logits, ndim=3)
     tp = check_probability("top_p", top_p, open_left=True)
     q = check_probability("peak_quantile", peak_quantile)
     m = masked_or_ones("mask", mask, z.shape[:2], z.device)
-    logp = torch.log_softmax(z.to(torch.float64 if z.dtype == torch.float64 else torch.float32), dim=-1)
+    require_values("siren_selective_entropy (a per-response quantile)", z)
+    logp = torch.log_softmax(z.to(acc_dtype(z.dtype)), dim=-1)
     p = logp.exp()
-    sp, idx = torch.sort(p, dim=-1, descending=True)
-    before = torch.cumsum(sp, dim=-1) - sp
-    keep_sorted = before < tp
+    sp, idx = torch.sort(p.detach(), dim=-1, descending=True)
+    keep_sorted = torch.cumsum(sp, dim=-1) < tp
     keep = torch.zeros_like(keep_sorted).scatter(-1, idx, keep_sorted)
-    lse = torch.logsumexp(torch.where(keep, logp, torch.full_like(logp, -float("inf"))), dim=-1, keepdim=True)
-    logq = torch.where(keep, logp - lse, torch.zeros_like(logp))  # finite everywhere: no NaN gradients
-    qn = torch.where(keep, logq.exp(), torch.zeros_like(logq))
-    h_p = -(qn * logq).sum(-1)
-    full = -torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(-1)
-    if not bool(m.any()):
-        raise ValueError("mask selects no token")
-    thr = torch.quantile(full.detach()[m], q)
-    selected = m & (full.detach() >= thr)
+    neg_inf = torch.full_like(logp, -float("inf"))
+    lse = torch.logsumexp(torch.where(keep, logp, neg_inf), dim=-1, keepdim=True)  # −inf on an empty nucleus
+    nonempty = keep.any(dim=-1, keepdim=True)
+    logq = torch.where(keep & nonempty, logp - torch.where(nonempty, lse, torch.zeros_like(lse)), neg_inf)
+    h_p = categorical_entropy(logq)
+    hv = torch.where(m, h_p.detach(), torch.full_like(h_p.detach(), float("nan")))
+    thr = torch.nanquantile(hv, q, dim=-1, keepdim=True)  # NaN for a response without valid tokens
+    selected = m & (h_p.detach() > thr)
     return h_p, selected
 
 
-def siren_loss(logits: torch.Tensor, mask: torch.Tensor | None = None, *, coef: float, top_p: float = 0.9,
-               peak_quantile: float = 0.8) -> torch.Tensor:
-    """SIREN's self-anchored selective entropy regularizer.
+def siren_selective_mean(h_p: torch.Tensor, selected: torch.Tensor, *, aggregation: str = "seq-mean-token-mean") -> torch.Tensor:
+    """SIREN's selective entropy H̄_sel: the mean of H^p over the selected positions.
 
-    H̄ = mean of H^p over the selected positions (``siren_selective_entropy``); the loss is
-    coef · (H̄ − sg(H̄) − 1)² / 2, whose value is coef/2 and whose gradient is −coef·∇H̄ — an entropy
-    bonus whose *scale* is anchored to the current policy (the stop-gradient anchor), so the
-    regularization strength does not grow with the raw entropy. This reading of "self-anchored" is
-    derived here; its gradient equals the entropy bonus −coef·∇H̄ on the selected set.
+    ``"seq-mean-token-mean"`` (the release's default ``entropy_agg_mode``): (1/B) Σ_b mean_{t∈S_b} H^p_bt,
+    where a response with no selected position counts as 0 in the mean over all B responses (verl's
+    ``agg_loss`` of the release); ``"token-mean"``: Σ_{S} H^p / |S| (0 if S is empty).
+
+    Shapes: h_p[B, T], selected[B, T] -> scalar.
+
+    References: SIREN release @ fa59a8d, verl/verl/trainer/ppo/core_algos.py (``agg_loss``).
+    """
+    agg = check_choice("aggregation", aggregation, SIREN_AGGREGATIONS)
+    h = check_float_tensor("h_p", h_p, ndim=2)
+    sel = check_mask("selected", selected, h.shape)
+    x = zero_masked(h, sel)
+    if agg == "token-mean":
+        return x.sum() / sel.sum().clamp(min=1)
+    per = sel.sum(dim=1)
+    row = torch.where(per > 0, x.sum(dim=1) / per.clamp(min=1), torch.zeros_like(x[:, 0]))
+    return row.mean()
+
+
+def siren_anchor(logits: torch.Tensor, mask: torch.Tensor | None = None, *, top_p: float = 0.8, peak_quantile: float = 0.8,
+                 aggregation: str = "seq-mean-token-mean") -> float:
+    """SIREN's entropy anchor: the selective entropy H̄_sel of a batch, as a float (detached).
+
+    The release sets the anchor once, from the first training step's batch, and keeps it fixed:
+    call this on the first batch and pass the number to :func:`siren_loss` at every step.
+
+    References: SIREN release @ fa59a8d, verl/verl/trainer/ppo/ray_trainer.py (``entropy_anchor`` at
+    ``global_steps == 1``).
+    """
+    with torch.no_grad():
+        h_p, sel = siren_selective_entropy(logits, mask, top_p=top_p, peak_quantile=peak_quantile)
+        return float(siren_selective_mean(h_p, sel, aggregation=aggregation))
+
+
+def siren_loss(logits: torch.Tensor, mask: torch.Tensor | None = None, *, coef: float, anchor: float, top_p: float = 0.8,
+               peak_quantile: float = 0.8, aggregation: str = "seq-mean-token-mean") -> torch.Tensor:
+    """SIREN's self-anchored selective entropy regularizer: coef · (H̄_sel − H_anchor)².
+
+    H̄_sel is the selective entropy of the batch (top-p nucleus entropy at each response's
+    peak-entropy positions: :func:`siren_selective_entropy`, :func:`siren_selective_mean`), and
+    H_anchor a fixed number the caller holds — the release takes the first step's H̄_sel
+    (:func:`siren_anchor`). The square pulls the selective entropy toward the anchor from *both*
+    sides: its gradient 2·coef·(H̄_sel − H_anchor)·∇H̄_sel is an entropy bonus below the anchor and an
+    entropy penalty above it. Added to the policy loss (the release: ``pg_loss + coef · loss``,
+    coef = 0.005, top_p = 0.8, peak_quantile = 0.8).
 
     Shapes: logits[B, T, V], mask[B, T] -> scalar.
 
-    References: SIREN (2025), Sec. 4.3 (self-anchored regularization).
+    References: SIREN (arXiv 2509.25133), Sec. 4.3 (self-anchored regularization); release
+    github.com/Linn3a/siren @ fa59a8d, verl/verl/workers/actor/dp_actor.py
+    (``entropy_change = entropy_loss − entropy_anchor``; ``entropy_change.pow(2)``) and
+    exp_scripts/siren.sh (the defaults).
     """
     c = check_positive_scalar("coef", coef)
+    try:
+        a = float(anchor)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"anchor must be a number (e.g. siren_anchor of the first batch), got {anchor!r}") from exc
+    if not math.isfinite(a) or a < 0:
+        raise ValueError(f"anchor must be a finite entropy >= 0, got {anchor!r}")
     h_p, sel = siren_selective_entropy(logits, mask, top_p=top_p, peak_quantile=peak_quantile)
-    hbar = h_p[sel].mean()
-    return 0.5 * c * (hbar - hbar.detach() - 1.0) ** 2
+    hbar = siren_selective_mean(h_p, sel, aggregation=aggregation)
+    return c * (hbar - a) ** 2
 
 
 def epo_smoothing_penalty(entropy: torch.Tensor, mask: torch.Tensor | None, *, history_mean: float, low: float = 0.9,

@@ -29,6 +29,7 @@ from torch.autograd.function import once_differentiable
 
 from rlref.llm._checks import check_float_tensor, check_index_tensor, check_logits, check_positive_scalar
 from rlref.llm._ops import acc_dtype as _acc_dtype
+from rlref.llm.divergences import categorical_entropy
 
 __all__ = [
     "TokenLogprobs",
@@ -83,13 +84,8 @@ def token_entropy(logits: torch.Tensor, *, temperature: float = 1.0) -> torch.Te
     z = logits.to(_acc_dtype(logits.dtype))
     if t != 1.0:
         z = z / t
-    logp = torch.log_softmax(z, dim=-1)
-    p = logp.exp()
-    # p * logp with p == 0 is 0 * (-inf) = nan, and so is its gradient even behind a where: replace
-    # log p by 0 *before* the product where p == 0 (a −inf logit), so both are exactly 0.
-    on = p > 0
-    zero = torch.zeros_like(p)
-    return -torch.where(on, p * torch.where(on, logp, zero), zero).sum(dim=-1)
+    # 0·log 0 = 0 with a zero gradient on −inf logits (rlref.llm.divergences.categorical_entropy)
+    return categorical_entropy(torch.log_softmax(z, dim=-1))
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,8 @@ __all__ = [
     "aggregate",
     "PolicyLoss",
     "ppo_clip",
+    "PPOTokenLosses",
+    "ppo_token_losses",
     "kl_penalty",
     "kl_loss",
     "kl_reward",
@@ -165,6 +167,85 @@ class PolicyLoss:
     approx_kl: torch.Tensor
 
 
+@dataclass(frozen=True)
+class PPOTokenLosses:
+    """Per-token pieces of the PPO clipped surrogate (see :func:`ppo_token_losses`).
+
+    ``per_token[B, T]`` (differentiable, 0 off the mask), and detached: ``log_ratio``, ``ratio``
+    (computed with the exponent capped where the loss cannot depend on it), ``advantages`` (in the
+    accumulation dtype, 0 off the mask), ``mask`` (bool) and the masks where the low, high and dual
+    clips are active.
+    """
+
+    per_token: torch.Tensor
+    log_ratio: torch.Tensor
+    ratio: torch.Tensor
+    advantages: torch.Tensor
+    mask: torch.Tensor
+    low_clipped: torch.Tensor
+    high_clipped: torch.Tensor
+    dual_clipped: torch.Tensor
+
+
+def ppo_token_losses(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    eps_low: float = 0.2,
+    eps_high: float = 0.2,
+    dual_clip: float | None = None,
+) -> PPOTokenLosses:
+    """The per-token PPO clipped surrogate ℓ_t = −min(ρA, clip(ρ, 1 − ε_low, 1 + ε_high)A) (dual clip:
+    min(ℓ, −cA) for A < 0), before aggregation. :func:`ppo_clip` aggregates it; objectives that
+    replace the loss on selected tokens (Lp-Reg) start from it. Numerics and errors as in :func:`ppo_clip`.
+
+    Shapes: logp[B, T], old_logp[B, T], advantages[B, T] or [B], mask[B, T] -> PPOTokenLosses.
+
+    References: Schulman et al. (2017), eq. (7); Yu et al. (2025), "DAPO", eq. (10); Ye et al. (2020), eq. (5).
+    """
+    el = check_probability("eps_low", eps_low)
+    eh = check_nonnegative_scalar("eps_high", eps_high)
+    lp, old, a, m = _token_triplet(logp, old_logp, advantages, mask)
+    c = None
+    if dual_clip is not None:
+        c = check_positive_scalar("dual_clip", dual_clip)
+        if c <= 1.0:
+            raise ValueError(f"dual_clip must be > 1, got {dual_clip!r}")
+    acc = acc_dtype(lp.dtype)
+    lp_a, old_a = lp.to(acc), old.detach().to(acc)
+    zero = torch.zeros_like(lp_a)
+    log_ratio = torch.where(m, lp_a - old_a, zero)
+    adv = torch.where(m, a.detach().to(acc), zero)
+    # Cap the exponent where a larger ratio cannot change the loss (see ppo_clip's docstring).
+    cap_pos = math.log1p(eh) + 1.0
+    cap_neg = math.log(c) + 1.0 if c is not None else math.inf
+    cap = torch.where(adv >= 0, torch.full_like(adv, cap_pos), torch.full_like(adv, cap_neg))
+    ratio = torch.exp(torch.minimum(log_ratio, cap))
+    unclipped = -adv * ratio
+    clipped = -adv * torch.clamp(ratio, 1.0 - el, 1.0 + eh)
+    per_tok = torch.maximum(unclipped, clipped)
+    dual_active = torch.zeros_like(m)
+    if c is not None:
+        cap_loss = -adv * c
+        dual_active = (adv < 0) & (per_tok > cap_loss) & m
+        per_tok = torch.where(adv < 0, torch.minimum(per_tok, cap_loss), per_tok)
+    if not is_meta(per_tok):
+        bad = m & ~torch.isfinite(per_tok.detach())
+        if bool(bad.any()):
+            idx = first_index(bad)
+            raise ValueError(
+                f"ppo_clip: the ratio exp(logp − old_logp) overflows at logp[{idx[0]}, {idx[1]}] (log-ratio "
+                f"{float(log_ratio[idx]):.4g}) where advantages[{idx[0]}, {idx[1]}] = {float(adv[idx]):.4g} < 0 and no dual_clip "
+                "bounds the loss: the loss is infinite (pass dual_clip, or check logp and old_logp)")
+    with torch.no_grad():
+        low = (ratio < 1.0 - el) & (adv < 0) & m
+        high = (ratio > 1.0 + eh) & (adv > 0) & m
+    return PPOTokenLosses(per_token=zero_masked(per_tok, m), log_ratio=log_ratio.detach(), ratio=ratio.detach(), advantages=adv,
+                          mask=m, low_clipped=low, high_clipped=high, dual_clipped=dual_active)
+
+
 def ppo_clip(
     logp: torch.Tensor,
     old_logp: torch.Tensor,
@@ -199,49 +280,19 @@ def ppo_clip(
     Yu et al. (2025), "DAPO", eq. (10) (clip-higher); Ye et al. (2020), "Mastering Complex Control
     in MOBA Games with Deep RL", eq. (5) (dual clip).
     """
-    el = check_probability("eps_low", eps_low)
-    eh = check_nonnegative_scalar("eps_high", eps_high)
-    lp, old, a, m = _token_triplet(logp, old_logp, advantages, mask)
-    c = None
-    if dual_clip is not None:
-        c = check_positive_scalar("dual_clip", dual_clip)
-        if c <= 1.0:
-            raise ValueError(f"dual_clip must be > 1, got {dual_clip!r}")
-    acc = acc_dtype(lp.dtype)
-    lp_a, old_a = lp.to(acc), old.detach().to(acc)
-    zero = torch.zeros_like(lp_a)
-    log_ratio = torch.where(m, lp_a - old_a, zero)
-    adv = torch.where(m, a.detach().to(acc), zero)
-    # Cap the exponent where a larger ratio cannot change the loss (see the docstring).
-    cap_pos = math.log1p(eh) + 1.0
-    cap_neg = math.log(c) + 1.0 if c is not None else math.inf
-    cap = torch.where(adv >= 0, torch.full_like(adv, cap_pos), torch.full_like(adv, cap_neg))
-    ratio = torch.exp(torch.minimum(log_ratio, cap))
-    unclipped = -adv * ratio
-    clipped = -adv * torch.clamp(ratio, 1.0 - el, 1.0 + eh)
-    per_tok = torch.maximum(unclipped, clipped)
-    dual_active = torch.zeros_like(m)
-    if c is not None:
-        cap_loss = -adv * c
-        dual_active = (adv < 0) & (per_tok > cap_loss) & m
-        per_tok = torch.where(adv < 0, torch.minimum(per_tok, cap_loss), per_tok)
-    if not is_meta(per_tok):
-        bad = m & ~torch.isfinite(per_tok.detach())
-        if bool(bad.any()):
-            idx = first_index(bad)
-            raise ValueError(
-                f"ppo_clip: the ratio exp(logp − old_logp) overflows at logp[{idx[0]}, {idx[1]}] (log-ratio "
-                f"{float(log_ratio[idx]):.4g}) where advantages[{idx[0]}, {idx[1]}] = {float(adv[idx]):.4g} < 0 and no dual_clip "
-                "bounds the loss: the loss is infinite (pass dual_clip, or check logp and old_logp)")
-    loss = aggregate(per_tok, m, aggregation=aggregation, constant=constant)
+    t = ppo_token_losses(logp, old_logp, advantages, mask, eps_low=eps_low, eps_high=eps_high, dual_clip=dual_clip)
+    loss = aggregate(t.per_token, t.mask, aggregation=aggregation, constant=constant)
+    return _policy_loss(loss, t)
+
+
+def _policy_loss(loss: torch.Tensor, t: PPOTokenLosses) -> PolicyLoss:
     with torch.no_grad():
-        n = m.sum().clamp(min=1).to(acc)
-        low = ((ratio < 1.0 - el) & (adv < 0) & m).sum() / n
-        high = ((ratio > 1.0 + eh) & (adv > 0) & m).sum() / n
-        dual = dual_active.sum() / n
+        m = t.mask
+        n = m.sum().clamp(min=1).to(t.ratio.dtype)
+        low, high, dual = t.low_clipped.sum() / n, t.high_clipped.sum() / n, t.dual_clipped.sum() / n
         # tokens were sampled from π_old, so with ρ = π_θ/π_old the unbiased, non-negative k3 estimate
         # of KL(π_old ‖ π_θ) is (ρ − 1) − log ρ (Schulman 2020 with r = p/q = ρ).
-        approx_kl = zero_masked(torch.expm1(log_ratio) - log_ratio, m).sum() / n
+        approx_kl = zero_masked(torch.expm1(t.log_ratio) - t.log_ratio, m).sum() / n
     return PolicyLoss(loss=loss, clip_fraction=low + high, low_clip_fraction=low, high_clip_fraction=high,
                       dual_clip_fraction=dual, approx_kl=approx_kl)
 
