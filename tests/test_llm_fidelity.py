@@ -126,3 +126,78 @@ def test_siren_rejects_a_missing_or_bad_anchor_and_padding_is_never_selected():
     z[0, 2] = torch.tensor([0.0, 0.0, 0.0, 0.0])  # the highest-entropy position is padding
     _, sel = E.siren_selective_entropy(z, m, peak_quantile=0.0)
     assert not sel[0, 2]
+
+
+# ----------------------------------------------------------------------------- Lp-Reg
+def _verl_low_var_kl(logp: float, ref: float) -> float:
+    d = max(-20.0, min(20.0, ref - logp))
+    return max(-10.0, min(10.0, math.exp(d) - d - 1.0))
+
+
+def test_lp_reg_proxy_keeps_p_at_least_kappa_times_max():
+    p = _t([0.5, 0.3, 0.19, 0.01])
+    lq = E.lp_reg_proxy(p.log(), kappa=0.02)  # threshold 0.01: the release keeps π >= 0.01
+    torch.testing.assert_close(lq.exp(), p)
+    lq = E.lp_reg_proxy(p.log(), kappa=0.05)
+    torch.testing.assert_close(lq.exp(), _t([0.5, 0.3, 0.19, 0.0]) / 0.99)
+
+
+def test_lp_reg_loss_matches_the_release_loop():
+    """compute_policy_loss_lp_reg (Lp-Reg-dev @ 33b27e2) written as a loop: PPO loss everywhere; among
+    negative-advantage tokens the k = max(1, int(n·f)) lowest log-probs (only if k > 1), of which those
+    with π_θ < π_proxy get −A·ρ + coef·low_var_kl instead (no clipping); token-mean."""
+    g = torch.Generator().manual_seed(11)
+    B, T, V = 4, 6, 5
+    z_old = torch.randn(B, T, V, generator=g, dtype=torch.float64) * 2
+    z = (z_old + 0.3 * torch.randn(B, T, V, generator=g, dtype=torch.float64)).requires_grad_(True)
+    tokens = torch.randint(0, V, (B, T), generator=g)
+    mask = torch.ones(B, T, dtype=torch.bool)
+    mask[0, 4:] = False
+    adv = torch.tensor([1.0, -1.0, -0.5, -2.0], dtype=torch.float64)
+    from rlref.llm.logprobs import token_logprobs
+
+    lp = token_logprobs(z, tokens)
+    old = token_logprobs(z_old, tokens)
+    pq = E.lp_reg_proxy_logprobs(z_old, tokens, kappa=0.02)
+    res = E.lp_reg_loss(lp, old, pq, adv, mask, coef=1.0, neg_fraction=0.5, eps_low=0.2, eps_high=0.28)
+    # the loop
+    lpl, oldl, pql = lp.tolist(), old.tolist(), pq.tolist()
+    cells = [(b, t) for b in range(B) for t in range(T) if mask[b, t]]
+    neg = [(b, t) for (b, t) in cells if adv[b] < 0]
+    k = max(1, int(len(neg) * 0.5))
+    chosen = sorted(neg, key=lambda c: lpl[c[0]][c[1]])[:k] if k > 1 else []
+    chosen = {c for c in chosen if lpl[c[0]][c[1]] < pql[c[0]][c[1]]}
+    assert chosen, "the instance must exercise the selection"
+    total = 0.0
+    for (b, t) in cells:
+        a = float(adv[b])
+        rho = math.exp(lpl[b][t] - oldl[b][t])
+        if (b, t) in chosen:
+            total += -a * rho + _verl_low_var_kl(lpl[b][t], pql[b][t])
+        else:
+            total += max(-a * rho, -a * min(max(rho, 0.8), 1.28))
+    assert res.loss.item() == pytest.approx(total / len(cells), abs=1e-12)
+    assert {(b, t) for b in range(B) for t in range(T) if res.regularized[b, t]} == chosen
+    res.loss.backward()
+    assert torch.isfinite(z.grad).all()
+
+
+def test_lp_reg_gradient_on_a_selected_token_raises_its_probability_toward_the_proxy():
+    """On a selected token (π_θ < π_proxy) the penalty's gradient w.r.t. log π_θ is
+    −(e^{d} − 1) < 0 (d = log π_proxy − log π_θ > 0): minimizing raises log π_θ — the spark is shielded.
+    Central differences on the scalar loss."""
+    lp = _t([[-3.0, -0.1]]).requires_grad_(True)
+    old = _t([[-3.0, -0.1]])
+    pq = _t([[-2.0, -0.05]])
+    res = E.lp_reg_loss(lp, old, pq, _t([-1.0]), coef=1.0, neg_fraction=1.0)
+    assert res.regularized.tolist() == [[True, True]]
+    (g,) = torch.autograd.grad(res.loss, lp)
+    for j in range(2):
+        e = torch.zeros(1, 2, dtype=torch.float64)
+        e[0, j] = 1e-6
+        fd = (E.lp_reg_loss(lp.detach() + e, old, pq, _t([-1.0]), neg_fraction=1.0).loss
+              - E.lp_reg_loss(lp.detach() - e, old, pq, _t([-1.0]), neg_fraction=1.0).loss) / 2e-6
+        assert g[0, j].item() == pytest.approx(fd.item(), abs=1e-6)
+    # d/dlogp of [A=-1: ρ + (e^d − d − 1)]/2 = (ρ − (e^d − 1))/2 with ρ = 1 at old = logp
+    want = [(1.0 - (math.exp(1.0) - 1.0)) / 2, (1.0 - (math.exp(0.05) - 1.0)) / 2]
+    torch.testing.assert_close(g, _t([want]))

@@ -252,13 +252,14 @@ def test_item15_shape_only_checks_run_on_meta_tensors():
     m = torch.ones(B, T, dtype=torch.bool, device="meta")
     s = _meta(B)
     cases = {
+        (B, T, V): [losses.lp_reg_proxy(z)],
         (B, T): [adv.grpo(x, m), adv.rloo(x), adv.reinforce_pp(x), adv.group_mean_batch_std(x), adv.dler_batch_normalized(x),
                  adv.gae(x, x, m), adv.drpo_weights(x, m), adv.empg_modulate(s, x), token_entropy(z),
                  token_logprobs(z, torch.zeros(B, T, dtype=torch.long, device="meta")), losses.kl_reward(x, x, x, m, beta=0.1),
                  rewards.kimi_length_reward(x, m), rewards.dler_truncation_reward(x, m, budget=3.0), losses.exact_token_kl(z, z),
                  preference.rto_token_rewards(x, x, m, beta_dpo=0.1), preference.spo_win_rate_rewards(_meta(B, 3, 3))],
         (): [losses.aggregate(x, m, aggregation="seq-mean-token-mean"), losses.ppo_clip(x, x, x, m, dual_clip=3.0).loss,
-             losses.kl_loss(x, x, m, beta=0.1), losses.entropy_bonus(x, m, coef=0.1), losses.lp_reg_loss(z, m, beta=0.1),
+             losses.kl_loss(x, x, m, beta=0.1), losses.entropy_bonus(x, m, coef=0.1),
              losses.chi2_occupancy_penalty(x, x, m, beta=0.1).loss, preference.dpo_loss(s, s, s, s, 0.1).loss,
              preference.rpo_loss(s, s, s, s, 0.1, chosen_lengths=s).loss],
         (B,): [losses.gui_g1_difficulty_weights(s), preference.ld_dpo_logps(x, m, torch.zeros(B, dtype=torch.long, device="meta"), alpha=0.5)],

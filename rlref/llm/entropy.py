@@ -22,23 +22,27 @@ Per-token entropies come from :func:`rlref.llm.logprobs.token_entropy`; KL terms
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 from rlref.llm._checks import (
     check_choice,
     check_float_tensor,
+    check_index_tensor,
     check_logits,
     check_mask,
     check_nonnegative_scalar,
     check_positive_scalar,
     check_probability,
+    check_same_shape,
+    is_meta,
     masked_or_ones,
     require_values,
 )
 from rlref.llm._ops import acc_dtype, zero_masked
 from rlref.llm.divergences import categorical_entropy
-from rlref.llm.losses import aggregate, kl_loss
+from rlref.llm.losses import aggregate, kl_loss, ppo_token_losses
 
 __all__ = [
     "entropy_bonus",
@@ -52,6 +56,8 @@ __all__ = [
     "aepo_temperature",
     "aepo_loss",
     "lp_reg_proxy",
+    "lp_reg_proxy_logprobs",
+    "LpRegLoss",
     "lp_reg_loss",
     "t1_loss",
 ]
@@ -264,50 +270,125 @@ def aepo_loss(logp_temp_samples: torch.Tensor, mask: torch.Tensor | None = None,
 def lp_reg_proxy(logits: torch.Tensor, *, kappa: float | None = 0.02, tau: float | None = None) -> torch.Tensor:
     """Lp-Reg's proxy distribution: drop presumed-noise tokens, renormalize the rest.
 
-    Threshold δ = κ · max_v π(v) (min-p style, when ``kappa``) or a fixed τ (when ``tau``); the proxy is
-    π_proxy(v) = π(v) 1[π(v) > δ] / Σ_u π(u) 1[π(u) > δ]  (the arg-max always survives).
-    Returned as log-probabilities (−inf on filtered tokens), detached.
+    Threshold δ = κ · max_v π(v) (min-p, when ``kappa``; the release's ``regular_type="minp"``) or a
+    fixed τ (when ``tau``; ``"fixed"``); the proxy keeps π(v) ≥ δ (the release's ``>=``):
+    π_proxy(v) = π(v) 1[π(v) ≥ δ] / Σ_u π(u) 1[π(u) ≥ δ]. Returned as log-probabilities, −inf on
+    the filtered tokens (the release writes a logit of −1e4, i.e. probability ≈ 0), detached.
+    With a fixed τ above every probability the arg-max is kept (the release would give a uniform
+    proxy over −1e4 logits there).
 
     Shapes: logits[..., V] -> [..., V].
 
     References: Huang et al. (2025), "Low-probability Tokens Sustain Exploration in RL with
-    Verifiable Reward" (Lp-Reg), Sec. 4.1, eq. (5).
+    Verifiable Reward" (Lp-Reg, arXiv 2510.03222), Sec. 4 (the proxy); release
+    github.com/CarlanLark/Lp-Reg-dev @ 33b27e2, verl/workers/actor/dp_actor.py (``apply_min_p``).
     """
-    z = check_float_tensor("logits", logits)
+    z = check_logits("logits", logits)
     if (kappa is None) == (tau is None):
         raise ValueError("give exactly one of kappa (relative threshold) or tau (absolute threshold)")
-    logp = torch.log_softmax(z.detach().to(torch.float64 if z.dtype == torch.float64 else torch.float32), dim=-1)
+    logp = torch.log_softmax(z.detach().to(acc_dtype(z.dtype)), dim=-1)
     p = logp.exp()
+    pmax = p.amax(dim=-1, keepdim=True)
     if kappa is not None:
-        k = check_probability("kappa", kappa, open_right=True)
-        thr = k * p.amax(dim=-1, keepdim=True)
+        thr = check_probability("kappa", kappa, open_right=True) * pmax
     else:
         thr = torch.full_like(p[..., :1], check_probability("tau", tau, open_right=True))
-    keep = (p > thr) | (p == p.amax(dim=-1, keepdim=True))
+    keep = (p >= thr) | (p == pmax)
     filt = torch.where(keep, logp, torch.full_like(logp, -float("inf")))
     return filt - torch.logsumexp(filt, dim=-1, keepdim=True)
 
 
-def lp_reg_loss(logits: torch.Tensor, mask: torch.Tensor | None = None, *, beta: float, kappa: float | None = 0.02,
-                tau: float | None = None, aggregation: str = "token-mean") -> torch.Tensor:
-    """Lp-Reg: β · aggregate( KL(π_proxy ‖ π_θ) ) at the selected positions.
+def lp_reg_proxy_logprobs(logits: torch.Tensor, tokens: torch.Tensor, *, kappa: float | None = 0.02,
+                          tau: float | None = None) -> torch.Tensor:
+    """log π_proxy(y_t) of the sampled tokens (−inf for a filtered token), from the logits that define
+    the proxy — the release uses the rollout (old) policy's logits (``minp_old_log_prob=True``).
 
-    KL(π_proxy ‖ π_θ) = Σ_v π_proxy(v) (log π_proxy(v) − log π_θ(v)) with the proxy detached
-    (forward KL to the filtered, renormalized distribution): it shields the low-probability but
-    above-threshold tokens ("reasoning sparks") from being driven to 0. Pass a ``mask`` that selects
-    the positions to regularize (Lp-Reg applies it to low-probability sampled tokens).
+    Shapes: logits[B, T, V], tokens[B, T] -> [B, T] (detached).
 
-    Shapes: logits[B, T, V], mask[B, T] -> scalar.
-
-    References: Lp-Reg (Huang et al. 2025), Sec. 4.2, eq. (6).
+    References: Lp-Reg release @ 33b27e2 (``compute_minp_log_prob``, ``minp_old_log_probs``).
     """
-    b = check_positive_scalar("beta", beta)
-    z = check_float_tensor("logits", logits, ndim=3)
-    lq = lp_reg_proxy(z, kappa=kappa, tau=tau)
-    lp = torch.log_softmax(z.to(lq.dtype), dim=-1)
-    q = lq.exp()
-    kl = torch.where(q > 0, q * (lq - lp), torch.zeros_like(q)).sum(-1)
-    return b * aggregate(kl, mask, aggregation=aggregation)
+    lq = lp_reg_proxy(logits, kappa=kappa, tau=tau)
+    if not isinstance(tokens, torch.Tensor) or tuple(tokens.shape) != tuple(lq.shape[:-1]):
+        got = tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
+        raise ValueError(f"tokens must have shape {tuple(lq.shape[:-1])} (logits without the vocab axis), got {got}")
+    check_index_tensor("tokens", tokens, lq.shape[-1])
+    return torch.gather(lq, -1, tokens.long().unsqueeze(-1)).squeeze(-1)
+
+
+@dataclass(frozen=True)
+class LpRegLoss:
+    """Result of :func:`lp_reg_loss`: the differentiable ``loss``, the bool mask ``regularized[B, T]``
+    of the tokens that got the proxy penalty (and no clipping), and the PPO diagnostics of the rest."""
+
+    loss: torch.Tensor
+    regularized: torch.Tensor
+    clip_fraction: torch.Tensor
+    approx_kl: torch.Tensor
+
+
+def _lowest_fraction(logp: torch.Tensor, cand: torch.Tensor, fraction: float) -> torch.Tensor:
+    """The release's selection: among the candidates, the k = max(1, ⌊n·fraction⌋) lowest log-probs,
+    applied only when k > 1 (a quirk of the release: a single candidate is never regularized)."""
+    out = torch.zeros_like(cand)
+    n = int(cand.sum())
+    k = max(1, int(n * fraction))
+    if k <= 1:
+        return out
+    flat = torch.where(cand, logp, torch.full_like(logp, float("inf"))).reshape(-1)
+    idx = torch.topk(flat, k, largest=False).indices
+    return out.reshape(-1).scatter(0, idx, True).reshape(cand.shape)
+
+
+def lp_reg_loss(logp: torch.Tensor, old_logp: torch.Tensor, proxy_logp: torch.Tensor, advantages: torch.Tensor,
+                mask: torch.Tensor | None = None, *, coef: float = 1.0, neg_fraction: float = 0.01, pos_fraction: float = 0.0,
+                eps_low: float = 0.2, eps_high: float = 0.2, aggregation: str = "token-mean") -> LpRegLoss:
+    """Lp-Reg's policy loss: PPO, with a per-token pull toward the proxy on the lowest-probability
+    negative tokens, which are exempt from clipping.
+
+    Selection (the authors' release): among the valid tokens with A < 0, the k = max(1, ⌊n_neg ·
+    neg_fraction⌋) tokens of lowest log π_θ(y_t) (applied only if k > 1), and of those only the ones
+    with π_θ(y_t) < π_proxy(y_t); likewise for A > 0 with ``pos_fraction`` (0 by default: off).
+    On a selected token the loss is −A·ρ_t + coef · k3(log π_θ(y_t), log π_proxy(y_t)) — the ratio
+    unclipped — with verl's ``low_var_kl``: k3 = e^{d} − d − 1, d = clamp(log π_proxy − log π_θ, ±20),
+    clamped to [−10, 10]. Every other token keeps the clipped PPO loss (:func:`ppo_token_losses`).
+    Release defaults: min-p κ = 0.02, neg_fraction = 0.01, coef = 1, ε_low = 1, ε_high = 9 (their
+    Qwen3-14B script); the library keeps PPO's 0.2/0.2 as defaults.
+
+    Shapes: logp[B, T] (π_θ of the sampled tokens), old_logp[B, T], proxy_logp[B, T] (from
+    :func:`lp_reg_proxy_logprobs`, −inf on filtered tokens), advantages[B, T] or [B], mask[B, T]
+    -> :class:`LpRegLoss`. Needs real tensors (the selection is data dependent).
+
+    References: Lp-Reg (Huang et al. 2025, arXiv 2510.03222), Sec. 4; release
+    github.com/CarlanLark/Lp-Reg-dev @ 33b27e2, verl/trainer/ppo/core_algos.py
+    (``compute_policy_loss_lp_reg``) and recipe/lp_reg/Qwen3_14b_lp_reg_onpolicy_64gpu.sh (defaults).
+    """
+    c = check_nonnegative_scalar("coef", coef)
+    nf = check_probability("neg_fraction", neg_fraction)
+    pf = check_probability("pos_fraction", pos_fraction)
+    t = ppo_token_losses(logp, old_logp, advantages, mask, eps_low=eps_low, eps_high=eps_high)
+    lp = logp
+    pq = check_float_tensor("proxy_logp", proxy_logp, ndim=2)
+    check_same_shape(("logp", "proxy_logp"), (lp, pq))
+    if not is_meta(pq) and bool((t.mask & torch.isnan(pq)).any()):
+        raise ValueError("proxy_logp must not hold NaN at valid positions (−inf marks a filtered token)")
+    require_values("lp_reg_loss (a lowest-probability selection)", lp)
+    lp_d = lp.detach().to(t.ratio.dtype)
+    pq_d = pq.detach().to(t.ratio.dtype)
+    sel = (_lowest_fraction(lp_d, t.mask & (t.advantages < 0), nf) | _lowest_fraction(lp_d, t.mask & (t.advantages > 0), pf))
+    sel = sel & (lp_d < pq_d)
+    lpa = lp.to(t.ratio.dtype)
+    d = torch.clamp(torch.where(sel, pq_d, lpa.detach()) - lpa, -20.0, 20.0)
+    k3 = torch.clamp(torch.expm1(d) - d, -10.0, 10.0)
+    ratio_u = torch.exp(torch.where(sel, lpa - old_logp.detach().to(lpa.dtype), torch.zeros_like(lpa)))
+    reg = -t.advantages * ratio_u + c * k3
+    per_tok = torch.where(sel, reg, t.per_token)
+    loss = aggregate(per_tok, t.mask, aggregation=aggregation)
+    with torch.no_grad():
+        rest = t.mask & ~sel
+        n = t.mask.sum().clamp(min=1).to(t.ratio.dtype)
+        clip = ((t.low_clipped | t.high_clipped) & rest).sum() / n
+        approx_kl = zero_masked(torch.expm1(t.log_ratio) - t.log_ratio, t.mask).sum() / n
+    return LpRegLoss(loss=loss, regularized=sel, clip_fraction=clip, approx_kl=approx_kl)
 
 
 def t1_loss(logp: torch.Tensor, anchor_logp: torch.Tensor, entropy: torch.Tensor, mask: torch.Tensor | None = None, *,
