@@ -288,3 +288,67 @@ def test_worked_example_in_docs_runs() -> None:
     assert len(tests) == 3
     for t in tests:
         t()
+
+
+# ----------------------------------------------------------------------------- hostile strategies
+def test_hostile_arrays_applies_each_documented_mutation() -> None:
+    """Each mutation in ARRAY_MUTATIONS is reachable and does what its name says."""
+    from rlref.testing import ARRAY_MUTATIONS, hostile_arrays
+
+    base = st.just(np.array([[0.25, 0.75], [0.5, 0.5]]))
+    checks = {
+        "nan": lambda x: isinstance(x, np.ndarray) and np.isnan(x).sum() == 1,
+        "inf": lambda x: isinstance(x, np.ndarray) and np.isposinf(x).sum() == 1,
+        "-inf": lambda x: isinstance(x, np.ndarray) and np.isneginf(x).sum() == 1,
+        "negative": lambda x: isinstance(x, np.ndarray) and x.dtype == np.float64 and (x < 0).sum() == 1,
+        "subnormal": lambda x: isinstance(x, np.ndarray) and (x == 5e-311).sum() == 1,
+        "huge": lambda x: isinstance(x, np.ndarray) and (x == 1e300).sum() == 1,
+        "float32": lambda x: isinstance(x, np.ndarray) and x.dtype == np.float32,
+        "float16": lambda x: isinstance(x, np.ndarray) and x.dtype == np.float16,
+        "complex": lambda x: isinstance(x, np.ndarray) and np.iscomplexobj(x) and np.any(x.imag != 0),
+        "complex_real": lambda x: isinstance(x, np.ndarray) and np.iscomplexobj(x) and np.all(x.imag == 0),
+        "int": lambda x: isinstance(x, np.ndarray) and x.dtype == np.int64,
+        "bool": lambda x: isinstance(x, np.ndarray) and x.dtype == bool,
+        "empty": lambda x: isinstance(x, np.ndarray) and x.shape == (2, 0),
+        "drop_axis": lambda x: isinstance(x, np.ndarray) and x.shape == (2,),
+        "add_axis": lambda x: isinstance(x, np.ndarray) and x.shape == (1, 2, 2),
+        "shrink_last": lambda x: isinstance(x, np.ndarray) and x.shape == (2, 1),
+        "list": lambda x: isinstance(x, list) and np.array_equal(np.asarray(x), [[0.25, 0.75], [0.5, 0.5]]),
+        "string": lambda x: isinstance(x, str),
+        "none": lambda x: x is None,
+    }
+    assert set(checks) == set(ARRAY_MUTATIONS)
+    for kind, ok in checks.items():
+        x = find(hostile_arrays(base, mutations=[kind]), lambda _: True)
+        assert ok(x), (kind, x)
+    with pytest.raises(ValueError, match="mutations"):
+        hostile_arrays(base, mutations=["melt"])
+    with pytest.raises(ValueError, match="base"):
+        hostile_arrays(np.zeros(2))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        lambda x: isinstance(x, float) and np.isnan(x),
+        lambda x: isinstance(x, float) and x == 5e-324,
+        lambda x: isinstance(x, np.float32),
+        lambda x: x is True,
+        lambda x: isinstance(x, str),
+        lambda x: x is None,
+        lambda x: isinstance(x, complex),
+        lambda x: isinstance(x, np.ndarray) and x.shape == (1,),
+    ],
+)
+def test_hostile_scalars_reach_every_kind(condition) -> None:  # type: ignore[no-untyped-def]
+    from rlref.testing import hostile_scalars
+
+    find(hostile_scalars(), condition, settings=settings(max_examples=2000, database=None))
+
+
+def test_hostile_scalars_mixes_in_valid_values() -> None:
+    from rlref.testing import hostile_scalars
+
+    find(hostile_scalars(valid=st.just(0.123)), lambda x: isinstance(x, float) and x == 0.123)
+    with pytest.raises(ValueError, match="valid"):
+        hostile_scalars(valid=0.5)  # type: ignore[arg-type]
