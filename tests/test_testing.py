@@ -352,3 +352,15 @@ def test_hostile_scalars_mixes_in_valid_values() -> None:
     find(hostile_scalars(valid=st.just(0.123)), lambda x: isinstance(x, float) and x == 0.123)
     with pytest.raises(ValueError, match="valid"):
         hostile_scalars(valid=0.5)  # type: ignore[arg-type]
+
+
+def test_fuzzing_example_in_docs_runs() -> None:
+    """The hostile_arrays example in docs/testing.md runs and its property holds."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "testing.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    code = next(b for b in blocks if "hostile_arrays" in b)
+    namespace: dict[str, object] = {}
+    exec(compile(code, "docs/testing.md", "exec"), namespace)
+    namespace["test_kl_refuses_or_is_right"]()  # type: ignore[operator]
