@@ -201,3 +201,180 @@ def test_lp_reg_gradient_on_a_selected_token_raises_its_probability_toward_the_p
     # d/dlogp of [A=-1: ρ + (e^d − d − 1)]/2 = (ρ − (e^d − 1))/2 with ρ = 1 at old = logp
     want = [(1.0 - (math.exp(1.0) - 1.0)) / 2, (1.0 - (math.exp(0.05) - 1.0)) / 2]
     torch.testing.assert_close(g, _t([want]))
+
+
+# ----------------------------------------------------------------------------- DRPO
+def _release_drpo(logp, old, mask, correct, lam, tau, beta, delta):
+    """compute_policy_loss_drpo (Optimization-AI/DRPO @ 405f702) restated per group with Python loops
+    over responses; the negatives' term is the release's Σe/sg(Σe) surrogate (value 1, same gradient)."""
+    B, G, T = logp.shape
+    total = 0.0
+    for b in range(B):
+        pos = [g for g in range(G) if correct[b, g]]
+        neg = [g for g in range(G) if not correct[b, g]]
+        if not pos or not neg:
+            continue
+        s = [(logp[b, g] * mask[b, g]).sum() / mask[b, g].sum() for g in range(G)]
+        ratio = [float(mask[b, g].sum()) / T for g in range(G)]
+        mx = max(float(s[g].detach()) / tau for g in neg)
+        se = sum(torch.exp(s[g] / tau - mx) for g in neg)
+        lme = se / (se.detach() + torch.finfo(torch.float64).eps)
+        w = [math.exp((1 - ratio[g]) / lam) for g in pos]
+        total = total + sum(w[k] * (s[g] - tau * lme) for k, g in enumerate(pos)) / sum(w)
+    pg = total / B
+    kl = ((old - logp) * mask).sum() / mask.sum()
+    return -pg + max(beta * (float(kl) - delta), 0.0) * kl
+
+
+def test_drpo_loss_gradient_matches_the_release_and_value_uses_the_true_log_mean_exp():
+    from rlref.llm import length
+
+    g = torch.Generator().manual_seed(2)
+    B, G, T = 3, 4, 5
+    base = torch.randn(B, G, T, generator=g, dtype=torch.float64) - 1.0
+    old = base.clone()
+    mask = torch.ones(B, G, T, dtype=torch.bool)
+    mask[0, 1, 3:] = False
+    mask[1, 2, 1:] = False
+    correct = torch.tensor([[True, True, False, False], [True, False, False, False], [True, True, True, True]])
+    for beta, delta in ((1e3, 1e-4), (0.0, 0.0)):
+        lp1 = (base + 0.05 * torch.randn(B, G, T, generator=g, dtype=torch.float64)).requires_grad_(True)
+        lp2 = lp1.detach().clone().requires_grad_(True)
+        ours = length.drpo_loss(lp1, old, mask, correct, lam=0.1, tau=10.0, beta=beta, delta=delta)
+        ref = _release_drpo(lp2, old, mask, correct, 0.1, 10.0, beta, delta)
+        ours.loss.backward()
+        ref.backward()
+        torch.testing.assert_close(lp1.grad, lp2.grad, atol=1e-12, rtol=1e-9)
+        assert ours.valid_groups.tolist() == [True, True, False]
+    # the value: J = (1/B) Σ_q Σ_pos ŵ (s − τ log mean exp(s_neg/τ)), written out for group 1 (one positive)
+    lp = base.clone()
+    res = length.drpo_loss(lp, old, mask, correct, lam=0.1, tau=10.0, beta=0.0, delta=0.0)
+    s = [float((lp[b, gg] * mask[b, gg]).sum() / mask[b, gg].sum()) for b in range(B) for gg in range(G)]
+    s = [s[i * G:(i + 1) * G] for i in range(B)]
+    w0 = [math.exp((1 - float(mask[0, gg].sum()) / T) / 0.1) for gg in (0, 1)]
+    lme0 = 10.0 * math.log(sum(math.exp(s[0][gg] / 10.0) for gg in (2, 3)) / 2)
+    lme1 = 10.0 * math.log(sum(math.exp(s[1][gg] / 10.0) for gg in (1, 2, 3)) / 3)
+    j0 = (w0[0] * (s[0][0] - lme0) + w0[1] * (s[0][1] - lme0)) / sum(w0)
+    j1 = s[1][0] - lme1
+    assert res.objective.item() == pytest.approx((j0 + j1) / 3, abs=1e-12)
+
+
+def test_drpo_weights_are_the_release_gradient_weights():
+    """Σ_i w_i ∇s_i equals ∇J_q: positives ŵ = softmax((1 − ℓ)/λ), negatives −softmax(s/τ)."""
+    from rlref.llm import length
+
+    s = torch.tensor([[-0.5, -1.0, -2.0, -0.2]], dtype=torch.float64, requires_grad=True)
+    ell = _t([[0.2, 0.6, 0.3, 0.9]])
+    c = torch.tensor([[True, True, False, False]])
+    w = length.drpo_weights(1.0 - ell, c, lam=0.1, neg_scores=s.detach(), tau=10.0)
+    wp = torch.softmax((1.0 - ell[0, :2]) / 0.1, 0)
+    j = (wp * (s[0, :2] - 10.0 * torch.logsumexp(s[0, 2:] / 10.0, 0))).sum()
+    (gj,) = torch.autograd.grad(j, s)
+    torch.testing.assert_close(w, gj)
+    # the τ → ∞ limit: −1/n_neg
+    torch.testing.assert_close(length.drpo_weights(1.0 - ell, c, lam=0.1)[0, 2:], _t([-0.5, -0.5]))
+
+
+# ----------------------------------------------------------------------------- GRPO-λ
+def test_grpo_lambda_uses_the_batchwise_top_lambda_rule():
+    """Four groups with correctness ratios (0.25, 1.0, 0.5, 0.75); λ = 0.5 keeps the top ⌈0.5·4⌉ = 2
+    (ratios 1.0 and 0.75) on the length reward, the other two on 0/1 — a per-group threshold of 0.5
+    would also switch the 0.5 group."""
+    from rlref.llm import length
+
+    c = torch.tensor([[1, 0, 0, 0], [1, 1, 1, 1], [1, 1, 0, 0], [1, 1, 1, 0]], dtype=torch.bool)
+    lr = torch.full((4, 4), 7.0, dtype=torch.float64)
+    out = length.grpo_lambda_reward(c, lr, top_fraction=0.5)
+    chosen = [bool((out[b] == 7.0).all()) for b in range(4)]
+    assert chosen == [False, True, False, True]
+    torch.testing.assert_close(out[0], c[0].double())
+    assert [bool((length.grpo_lambda_reward(c, lr, threshold=0.5)[b] == 7.0).all()) for b in range(4)] == [False, True, True, True]
+    # ties at the cut: a stable sort keeps the earlier group
+    c2 = torch.tensor([[1, 0], [1, 0], [0, 0]], dtype=torch.bool)
+    out2 = length.grpo_lambda_reward(c2, torch.full((3, 2), 7.0, dtype=torch.float64), top_fraction=0.34)
+    assert [bool((out2[b] == 7.0).all()) for b in range(3)] == [True, True, False]  # ⌈1.02⌉ = 2
+
+
+# ----------------------------------------------------------------------------- DLER
+def test_dler_token_weighting_is_verl_masked_whiten_and_response_weighting_is_the_formula():
+    from rlref.llm import length
+
+    r = _t([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
+    n = torch.tensor([[4, 2, 6], [3, 5, 1]])
+    # group-centered Ã, written out
+    a = [[2 / 3, -1 / 3, -1 / 3], [1 / 3, 1 / 3, -2 / 3]]
+    flat = [x for row in a for x in row]
+    mu = sum(flat) / 6
+    sd = math.sqrt(sum((x - mu) ** 2 for x in flat) / 6)
+    want_resp = [[(x - mu) / (sd + 1e-6) for x in row] for row in a]
+    torch.testing.assert_close(length.dler_batch_normalized(r), _t(want_resp))
+    # verl: Ã repeated |o| times, token mean, Bessel token variance, (x − μ)·rsqrt(var + 1e-8)
+    toks = [a[b][g] for b in range(2) for g in range(3) for _ in range(int(n[b, g]))]
+    mt = sum(toks) / len(toks)
+    vt = sum((x - mt) ** 2 for x in toks) / (len(toks) - 1)
+    want_tok = [[(x - mt) / math.sqrt(vt + 1e-8) for x in row] for row in a]
+    torch.testing.assert_close(length.dler_batch_normalized(r, weighting="token", lengths=n, eps=1e-8), _t(want_tok))
+
+
+def test_dynamic_sampler_drops_flat_groups_and_fills_the_batch():
+    from rlref.llm import length
+
+    ds = length.DynamicSampler(batch_size=3, max_rounds=5)
+    assert ds.add(_t([[1.0, 1.0], [0.0, 1.0]]), ["a", "b"]) == 1
+    assert not ds.ready
+    assert ds.add(_t([[0.0, 0.0], [1.0, 0.0], [0.5, 0.0]]), ["c", "d", "e"]) == 2
+    rewards, items = ds.pop()
+    assert items == ["b", "d", "e"] and rewards.shape == (3, 2)
+    assert not bool(length.flat_groups(rewards).any())
+    ds2 = length.DynamicSampler(batch_size=1, max_rounds=2)
+    ds2.add(_t([[1.0, 1.0]]))
+    with pytest.raises(RuntimeError, match="max_rounds=2"):
+        ds2.add(_t([[0.0, 0.0]]))
+
+
+# ----------------------------------------------------------------------------- Kimi k1.5
+def test_kimi_mirror_descent_squared_loss_reaches_the_tilted_reference_on_the_tree():
+    """On a token tree with exact expectations and the exact log Z, the squared-loss surrogate's
+    minimizer is the KL-regularized mirror-descent step π_old·e^{r/τ}/Z (zero residual), computed
+    independently by rlref.theory.kl_regularized.optimal_policy."""
+    import numpy as np
+
+    from rlref.llm import length
+    from rlref.llm.tokentree import TabularLogitPolicy, train, tv_distance
+    from rlref.theory.kl_regularized import optimal_policy
+    from rlref.tokentree import TokenTree
+
+    rng = np.random.default_rng(0)
+    tree = TokenTree(3, 3, eos=0)
+    pi_old = tree.random_policy(rng, concentration=3.0)
+    p_old = tree.sequence_distribution(pi_old)
+    r = rng.normal(size=tree.num_sequences)
+    tau = 0.7
+    old = TabularLogitPolicy(tree, init=pi_old)
+    with torch.no_grad():
+        old_seq = old.sequence_logprobs()
+    logz = float(np.log(np.sum(p_old * np.exp(r / tau))))
+    pol = TabularLogitPolicy(tree, init=pi_old)
+    R = torch.as_tensor(r).unsqueeze(0)
+
+    # the library loss on every response of the tree (full support): its unique zero is the tilt
+    def lib_loss():
+        seq = pol.sequence_logprobs()
+        return length.kimi_mirror_descent_loss(seq.unsqueeze(0), old_seq.unsqueeze(0), R, tau=tau,
+                                               log_partition=torch.tensor([logz], dtype=torch.float64))
+
+    train(pol, lib_loss, steps=300, optimizer="lbfgs")
+    tv = tv_distance(pol.sequence_distribution(), optimal_policy(p_old, r, tau))
+    assert tv < 1e-8, tv
+    assert float(lib_loss()) < 1e-14
+
+
+def test_kimi_loss_with_the_mean_reward_gradient_is_a_policy_gradient_at_pi_old():
+    """At π_θ = π_old the gradient of (1/k)Σ(r − r̄ − τ log π_θ/π_old)² is −(2τ/k) Σ (r_j − r̄) ∇log π_θ(y_j)."""
+    from rlref.llm import length
+
+    lp = _t([[-1.0, -2.0, -0.5]]).requires_grad_(True)
+    r = _t([[1.0, 0.0, 0.5]])
+    loss = length.kimi_mirror_descent_loss(lp, lp.detach(), r, tau=0.3)
+    (g,) = torch.autograd.grad(loss, lp)
+    torch.testing.assert_close(g, -(2 * 0.3 / 3) * (r - r.mean()))

@@ -37,18 +37,24 @@ import torch
 
 from rlref.llm._checks import (
     check_bool_tensor,
+    check_choice,
+    check_count,
     check_finite_tensor,
     check_float_tensor,
     check_group_rewards,
     check_lengths,
+    check_mask,
     check_nonnegative_scalar,
     check_positive_scalar,
     check_positive_tensor,
     check_probability,
+    check_same_shape,
     check_unit_interval_tensor,
+    first_index,
     is_meta,
+    require_values,
 )
-from rlref.llm._ops import acc_dtype, flat_group, masked_mean, masked_std, safe_div
+from rlref.llm._ops import acc_dtype, flat_group, masked_mean, masked_std, safe_div, zero_masked
 
 __all__ = [
     "dler_truncation_reward",
@@ -65,6 +71,11 @@ __all__ = [
     "EndOfThinkingScaling",
     "BudgetForcing",
     "drpo_weights",
+    "DRPOLoss",
+    "drpo_loss",
+    "kimi_mirror_descent_loss",
+    "flat_groups",
+    "DynamicSampler",
     "apo_dads_kl_weights",
     "apo_stcr_penalty",
     "gui_g1_difficulty_weights",
@@ -200,23 +211,41 @@ def cosine_length_reward(lengths: torch.Tensor, correct: torch.Tensor, *, max_le
     return torch.where(ln > lmax, torch.full_like(out, float(r_exceed)), out)
 
 
-def grpo_lambda_reward(correct: torch.Tensor, length_rewards: torch.Tensor, *, threshold: float = 0.5) -> torch.Tensor:
-    """GRPO-λ's switch on the group's correctness ratio.
+def grpo_lambda_reward(correct: torch.Tensor, length_rewards: torch.Tensor, *, top_fraction: float | None = None,
+                       threshold: float | None = None) -> torch.Tensor:
+    """GRPO-λ's reward switch: the length-penalized reward only for the batch's most-correct groups.
 
-    If the fraction of correct responses in the group is ≥ threshold, use the length-penalized reward
-    (``length_rewards``, e.g. ``kimi_length_reward`` + correctness); otherwise fall back to the plain
-    0/1 correctness reward, so that a struggling prompt is never pushed toward shorter reasoning.
+    Paper's rule (batch-wise top-λ selection): rank the B groups of the batch by their correctness
+    ratio acc_q = (1/G) Σ_i 1[correct]; the ⌈λ·B⌉ groups with the highest ratio (``top_fraction`` = λ)
+    get ``length_rewards`` (e.g. correctness + ``kimi_length_reward``); every other group gets the
+    plain 0/1 correctness reward, so a struggling prompt is never pushed toward shorter reasoning.
+    Ties at the cut are broken by the group's position (a stable sort), since the text gives no rule.
+
+    ``threshold=τ`` instead selects the groups with acc_q ≥ τ (a per-group switch: this library's
+    earlier reading, kept for callers that use it; it is not the paper's rule). Give at most one of
+    the two; with neither, λ = 0.5 (the paper's λ value was not recovered: derived here).
 
     Shapes: correct[B, G] bool, length_rewards[B, G] -> [B, G].
 
-    References: "GRPO-λ: Stable and Efficient RL for Reasoning with Length-Penalty Switching" (2025), Sec. 3.
+    References: Dai, Liu, Si (2025), "Stable Reinforcement Learning for Efficient Reasoning"
+    (GRPO-λ, arXiv 2505.18086), Sec. 3 (batch-wise top-λ selection by correctness ratio).
     """
     lr = check_float_tensor("length_rewards", length_rewards, ndim=2)
     check_finite_tensor("length_rewards", lr)
     check_bool_tensor("correct", correct, lr.shape)
-    th = check_probability("threshold", threshold)
-    ratio = correct.to(lr.dtype).mean(dim=1, keepdim=True)
-    return torch.where(ratio >= th, lr, correct.to(lr.dtype))
+    if top_fraction is not None and threshold is not None:
+        raise ValueError("give at most one of top_fraction (the paper's batch-wise top-λ) and threshold (a per-group switch)")
+    acc = correct.to(lr.dtype).mean(dim=1)
+    if threshold is not None:
+        chosen = acc >= check_probability("threshold", threshold)
+    else:
+        lam = check_probability("top_fraction", 0.5 if top_fraction is None else top_fraction, open_left=True)
+        require_values("grpo_lambda_reward (a batch-wise ranking)", lr)
+        k = math.ceil(lam * lr.shape[0] - 1e-12)
+        order = torch.sort(acc, descending=True, stable=True).indices
+        chosen = torch.zeros_like(acc, dtype=torch.bool)
+        chosen[order[:k]] = True
+    return torch.where(chosen.unsqueeze(1), lr, correct.to(lr.dtype))
 
 
 @dataclass
@@ -380,26 +409,50 @@ class BudgetForcing:
 # ----------------------------------------------------------------------------- DLER / DRPO advantages and weights
 
 
-def dler_batch_normalized(rewards: torch.Tensor, mask: torch.Tensor | None = None, *, eps: float = 1e-6) -> torch.Tensor:
-    """DLER's batch-wise reward normalization.
+def dler_batch_normalized(rewards: torch.Tensor, mask: torch.Tensor | None = None, *, eps: float = 1e-6,
+                          weighting: str = "response", lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """DLER's batch-wise reward normalization (the REINFORCE++-baseline form).
 
-    Ã_i = r_i − mean_g(r) (group baseline), then A_i = (Ã_i − mean_batch(Ã)) / (std_batch(Ã) + eps)
-    over all valid responses in the batch. Groups whose rewards are all equal contribute Ã = 0 and
-    get A = 0 (they are excluded from the batch statistics, as dynamic sampling would drop them).
+    Ã_i = r_i − mean_g(r) (group baseline), then A_i = (Ã_i − μ) / σ over the batch:
+    ``weighting="response"`` — μ, σ (population) over the valid responses, each response weighing 1,
+    A = (Ã − μ)/(σ + eps) (the paper's per-response formula); ``weighting="token"`` — verl's
+    ``reinforce_plus_plus_baseline``: Ã is broadcast to every token and whitened over the valid tokens
+    (``masked_whiten``), i.e. each response weighs its length |o_i| (``lengths``), μ = Σ|o|Ã/Σ|o|,
+    σ² the Bessel-corrected token variance (Σ|o| − 1 in the denominator), A = (Ã − μ)/√(σ² + eps).
+    The paper trains with verl, so its runs use the token weighting; its text states the per-response one.
+    Groups whose rewards are all equal contribute Ã = 0 and get A = 0 (they are excluded from the
+    batch statistics, as dynamic sampling — :class:`DynamicSampler` — would drop them: derived here).
 
-    Shapes: rewards[B, G], mask[B, G] -> [B, G]. If every group is flat, returns zeros.
+    Shapes: rewards[B, G], mask[B, G], lengths[B, G] (token counts, for "token") -> [B, G].
+    If every group is flat, returns zeros.
 
     References: Liu et al. (2025), "DLER: Doing Length pEnalty Right", Sec. 3.1 (batch-wise reward
-    normalization, the REINFORCE++-baseline form); exclusion of flat groups derived here.
+    normalization); Hu (2025), "REINFORCE++" (the baseline variant); verl
+    verl/trainer/ppo/core_algos.py ``compute_reinforce_plus_plus_baseline_outcome_advantage`` and
+    verl/utils/torch_functional.py ``masked_whiten`` (the token weighting).
     """
     e = check_nonnegative_scalar("eps", eps)
+    wt = check_choice("weighting", weighting, ("response", "token"))
     r, m = check_group_rewards(rewards, mask)
     active = m & ~flat_group(r, m)
     if not is_meta(active) and not bool(active.any()):
         return torch.zeros_like(r)
     ra = r.to(acc_dtype(r.dtype))
     centered = ra - masked_mean(ra, m, dim=1)
-    adv = safe_div(centered - masked_mean(centered, active), masked_std(centered, active, dim=None, unbiased=False), e)
+    if wt == "response":
+        if lengths is not None:
+            raise ValueError("lengths is used only with weighting='token'")
+        adv = safe_div(centered - masked_mean(centered, active), masked_std(centered, active, dim=None, unbiased=False), e)
+        return torch.where(active, adv, torch.zeros_like(adv)).to(r.dtype)
+    if lengths is None:
+        raise ValueError("weighting='token' needs lengths[B, G] (the response token counts)")
+    w = check_lengths("lengths", lengths, ndim=2, dtype=ra.dtype)
+    check_same_shape(("rewards", "lengths"), (r, w))
+    w = zero_masked(w.to(ra.dtype), active)
+    n = w.sum()
+    mu = (w * centered).sum() / n
+    var = (w * (centered - mu) ** 2).sum() / (n - 1).clamp(min=1e-12)
+    adv = (centered - mu) / torch.sqrt(var + e)
     return torch.where(active, adv, torch.zeros_like(adv)).to(r.dtype)
 
 
@@ -409,36 +462,233 @@ def drpo_weights(
     mask: torch.Tensor | None = None,
     *,
     lam: float = 1.0,
+    neg_scores: torch.Tensor | None = None,
+    tau: float | None = None,
 ) -> torch.Tensor:
-    """DRPO's decoupled per-response weights (the closed-form positive distribution).
+    """DRPO's decoupled per-response gradient weights w_i (the score s_i = mean token log-prob of o_i).
 
-    DRPO replaces the positive-data distribution of the discriminative objective by
-    P*(o|q) ∝ π_old(o|q) · 1[o correct] · exp(r_l(o)/λ), the maximizer of E_P[r_l] − λ·KL(P ‖ π_old⁺).
-    With responses sampled from π_old, self-normalized importance weights give
-    w_i = exp(r_l,i/λ) / Σ_{j correct} exp(r_l,j/λ) for correct i (Σ w = 1, all > 0 — a correct
-    response is never pushed down, however long), and w_i = −1/n_neg for incorrect i.
-    The surrogate Σ_i w_i · s_θ(o_i) is the decoupled objective's gradient weighting.
-    A group with no correct (or no incorrect) responses gives zeros on that side.
+    DRPO's objective for a group (:func:`drpo_loss`) is Σ_{i∈pos} ŵ_i (s_i − τ·LME_{j∈neg}(s_j/τ)),
+    ŵ_i = exp(r_l,i/λ) / Σ_{k∈pos} exp(r_l,k/λ) — the self-normalized importance weights of the closed-form
+    positive distribution P* ∝ π_old·1[correct]·exp(r_l/λ). Its gradient is Σ_i w_i ∇s_i with
+        w_i = ŵ_i (correct i; Σ = 1, all > 0 — a correct response is never pushed down, however long),
+        w_j = −softmax_{neg}(s_j/τ) (incorrect j; Σ = −1), because τ·∇LME(s/τ) = Σ_j softmax(s/τ)_j ∇s_j.
+    With ``neg_scores`` and ``tau`` given the negative weights are the release's softmax; without them
+    they are −1/n_neg, the τ → ∞ limit (uniform over the group's negatives). The release's length reward
+    is r_l = 1 − L/L_max (any shift of r_l gives the same ŵ). A group with no correct (or no incorrect)
+    response gives zeros on that side (the release drops such groups).
 
-    Shapes: length_rewards[B, G], correct[B, G] (bool), mask[B, G] -> weights[B, G].
-    Raises ValueError if lam <= 0.
+    Shapes: length_rewards[B, G], correct[B, G] (bool), mask[B, G], neg_scores[B, G] -> weights[B, G].
+    Raises ValueError if lam <= 0 or tau <= 0.
 
     References: Li, Chen, Lin, Yang (2025), "DRPO: Efficient Reasoning via Decoupled Reward Policy
-    Optimization", Sec. 4 (closed-form P*); the per-sample weights are derived here.
+    Optimization" (arXiv 2510.04474), Sec. 4; release github.com/Optimization-AI/DRPO @ 405f702,
+    verl/verl/trainer/ppo/core_algos.py (``compute_policy_loss_drpo``).
     """
     lmb = check_positive_scalar("lam", lam)
     r, m = check_group_rewards(length_rewards, mask)
     check_bool_tensor("correct", correct, r.shape)
     pos = m & correct
     neg = m & ~correct
-    logits = torch.where(pos, r / lmb, torch.full_like(r, -float("inf")))
-    any_pos = pos.any(dim=1, keepdim=True)
-    w_pos = torch.softmax(torch.where(any_pos, logits, torch.zeros_like(logits)), dim=1)
-    w_pos = torch.where(pos, w_pos, torch.zeros_like(w_pos))
-    n_neg = neg.sum(dim=1, keepdim=True).clamp(min=1).to(r.dtype)
-    return torch.where(pos, w_pos, torch.where(neg, -1.0 / n_neg, torch.zeros_like(r)))
+    w_pos = _masked_softmax(r / lmb, pos)
+    if (neg_scores is None) != (tau is None):
+        raise ValueError("give both neg_scores and tau (the release's softmax over negatives) or neither (the tau -> inf limit)")
+    if neg_scores is None:
+        w_neg = neg.to(r.dtype) / neg.sum(dim=1, keepdim=True).clamp(min=1).to(r.dtype)
+    else:
+        t = check_positive_scalar("tau", tau)
+        sc = check_float_tensor("neg_scores", neg_scores, ndim=2)
+        check_same_shape(("length_rewards", "neg_scores"), (r, sc))
+        check_finite_tensor("neg_scores", zero_masked(sc.detach(), neg))
+        w_neg = _masked_softmax(sc.detach().to(r.dtype) / t, neg)
+    return torch.where(pos, w_pos, torch.where(neg, -w_neg, torch.zeros_like(r)))
 
 
+def _masked_softmax(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """softmax of x over the True entries of each row (0 elsewhere; a row without any is all 0)."""
+    logits = torch.where(m, x, torch.full_like(x, -float("inf")))
+    has = m.any(dim=1, keepdim=True)
+    w = torch.softmax(torch.where(has, logits, torch.zeros_like(logits)), dim=1)
+    return torch.where(m, w, torch.zeros_like(w))
+
+
+@dataclass(frozen=True)
+class DRPOLoss:
+    """Result of :func:`drpo_loss`: ``loss`` (to minimize) = −objective + hinge·KL; ``objective`` (the
+    decoupled discriminative objective, detached), ``kl`` (the token-mean KL estimate to π_old, detached),
+    ``constraint_active`` (KL > δ) and ``valid_groups[B]`` (groups with both correct and incorrect responses)."""
+
+    loss: torch.Tensor
+    objective: torch.Tensor
+    kl: torch.Tensor
+    constraint_active: torch.Tensor
+    valid_groups: torch.Tensor
+
+
+def drpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, mask: torch.Tensor, correct: torch.Tensor, *, lam: float = 0.1,
+              tau: float = 10.0, beta: float = 1e3, delta: float = 1e-4, kl_estimator: str = "k1",
+              max_length: float | None = None) -> DRPOLoss:
+    """DRPO's policy loss, as released: the decoupled objective with a hinge KL constraint.
+
+    Per response i of group q: s_i = (1/|o_i|) Σ_t log π_θ(y_it) (the mean token log-prob) and the
+    length ratio ℓ_i = |o_i| / L_max. For a group with correct (pos) and incorrect (neg) responses,
+        J_q = Σ_{i∈pos} ŵ_i (s_i − τ·log((1/n_neg) Σ_{j∈neg} e^{s_j/τ})),  ŵ_i ∝ exp((1 − ℓ_i)/λ) (Σ_pos ŵ = 1);
+    J = (1/B) Σ_{q valid} J_q (groups without both kinds are skipped but counted in B, as released).
+    KL: the token-mean over valid tokens of k1 = log π_old − log π_θ (``kl_estimator="k1"``, the
+    release's ``ppo_kl_type=kl``) or k3 = (ρ − 1) − log ρ (``"k3"``: ``low_var_kl``), both estimating
+    KL(π_old ‖ π_θ) on tokens sampled from π_old. Loss = −J + sg(max(β(KL − δ), 0))·KL.
+
+    The value uses the true log-mean-exp; the release writes the negatives' term as
+    Σe/sg(Σe) (value 1, the same gradient), so the two losses differ by a constant in θ and have
+    identical gradients. Release defaults: λ = 0.1, τ = 10, β = 1e3, δ = 1e-4, ``kl``.
+
+    Shapes: logp[B, G, T], old_logp[B, G, T], mask[B, G, T] (every response needs ≥ 1 valid token),
+    correct[B, G] bool -> :class:`DRPOLoss`. ``max_length`` = L_max (default T, the release's padded width).
+
+    References: Li, Chen, Lin, Yang (2025), "DRPO" (arXiv 2510.04474), Sec. 4; release
+    github.com/Optimization-AI/DRPO @ 405f702, verl/verl/trainer/ppo/core_algos.py
+    (``compute_policy_loss_drpo``) and scripts/train/run_drpo_1.5b_8k.sh (defaults).
+    """
+    lmb = check_positive_scalar("lam", lam)
+    t = check_positive_scalar("tau", tau)
+    b = check_nonnegative_scalar("beta", beta)
+    dl = check_nonnegative_scalar("delta", delta)
+    est = check_choice("kl_estimator", kl_estimator, ("k1", "k3"))
+    lp = check_float_tensor("logp", logp, ndim=3)
+    old = check_float_tensor("old_logp", old_logp, ndim=3)
+    check_same_shape(("logp", "old_logp"), (lp, old))
+    m = check_mask("mask", mask, lp.shape)
+    check_bool_tensor("correct", correct, lp.shape[:2])
+    check_finite_tensor("logp", zero_masked(lp.detach(), m))
+    check_finite_tensor("old_logp", zero_masked(old.detach(), m))
+    n_tok = m.sum(dim=2)
+    if not is_meta(n_tok) and bool((n_tok == 0).any()):
+        raise ValueError(f"mask{list(first_index(n_tok == 0))} selects no token: every response needs at least one")
+    lmax = float(lp.shape[2]) if max_length is None else check_positive_scalar("max_length", max_length)
+    acc = acc_dtype(lp.dtype)
+    lpa = zero_masked(lp.to(acc), m)
+    scores = lpa.sum(dim=2) / n_tok.to(acc)
+    ratio_len = n_tok.to(acc) / lmax
+    pos, neg = correct, ~correct
+    valid = pos.any(dim=1) & neg.any(dim=1)
+    w_pos = _masked_softmax((1.0 - ratio_len) / lmb, pos)
+    neg_logits = torch.where(neg, scores / t, torch.full_like(scores, -float("inf")))
+    lme = torch.logsumexp(torch.where(neg.any(dim=1, keepdim=True), neg_logits, torch.zeros_like(neg_logits)), dim=1)
+    lme = lme - torch.log(neg.sum(dim=1).clamp(min=1).to(acc))
+    j_q = (w_pos * (scores - t * lme.unsqueeze(1))).sum(dim=1)
+    objective = torch.where(valid, j_q, torch.zeros_like(j_q)).sum() / lp.shape[0]
+    log_ratio = zero_masked(lpa - old.detach().to(acc), m)
+    per_tok = -log_ratio if est == "k1" else torch.expm1(log_ratio) - log_ratio
+    kl = zero_masked(per_tok, m).sum() / m.sum()
+    hinge = torch.clamp(b * (kl.detach() - dl), min=0.0)
+    loss = -objective + hinge * kl
+    return DRPOLoss(loss=loss, objective=objective.detach(), kl=kl.detach(), constraint_active=(kl.detach() > dl), valid_groups=valid)
+
+
+# ----------------------------------------------------------------------------- Kimi k1.5 policy objective
+
+
+def kimi_mirror_descent_loss(seq_logp: torch.Tensor, old_seq_logp: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor | None = None,
+                             *, tau: float, log_partition: torch.Tensor | None = None) -> torch.Tensor:
+    """Kimi k1.5's policy objective: online mirror descent as a squared loss toward the tilted reference.
+
+    Iteration i solves max_θ E_x[E_{y∼π_θ}[r(x, y)] − τ KL(π_θ(·|x) ‖ π_θi(·|x))], whose solution is
+    π*(y|x) = π_θi(y|x) exp(r(x, y)/τ) / Z(x). Since r − τ log Z = τ log(π*/π_θi), the surrogate
+        L(θ) = E_x (1/k) Σ_{j=1..k} ( r(x, y_j) − τ log Z(x) − τ log(π_θ(y_j|x)/π_θi(y_j|x)) )²,  y_j ∼ π_θi,
+    is minimized (at 0) by π_θ = π*. τ log Z is approximated by the group's mean reward r̄ (the
+    paper's choice) unless ``log_partition`` = log Z(x) is given (exact, e.g. on a token tree).
+
+    Shapes: seq_logp[B, G] (log π_θ(y|x), summed over tokens), old_seq_logp[B, G] (π_θi, detached),
+    rewards[B, G], mask[B, G] (valid responses), log_partition[B] -> scalar (mean over valid responses).
+
+    References: Kimi Team (2025), "Kimi k1.5: Scaling Reinforcement Learning with LLMs", Sec. 2.3.2
+    (policy optimization: the relative-entropy-regularized objective, its closed form and the
+    squared-loss surrogate with the mean-reward approximation of τ log Z).
+    """
+    c = check_positive_scalar("tau", tau)
+    r, m = check_group_rewards(rewards, mask)
+    lp = check_float_tensor("seq_logp", seq_logp, ndim=2)
+    old = check_float_tensor("old_seq_logp", old_seq_logp, ndim=2)
+    check_same_shape(("rewards", "seq_logp", "old_seq_logp"), (r, lp, old))
+    check_finite_tensor("seq_logp", zero_masked(lp.detach(), m))
+    check_finite_tensor("old_seq_logp", zero_masked(old.detach(), m))
+    if log_partition is None:
+        base = masked_mean(r, m, dim=1)
+    else:
+        lz = check_float_tensor("log_partition", log_partition, ndim=1)
+        if lz.shape[0] != r.shape[0]:
+            raise ValueError(f"log_partition must have shape [{r.shape[0]}], got {tuple(lz.shape)}")
+        check_finite_tensor("log_partition", lz)
+        base = c * lz.to(r.dtype).unsqueeze(1)
+    resid = r - base - c * (lp - old.detach())
+    return zero_masked(resid**2, m).sum() / m.sum()
+
+
+# ----------------------------------------------------------------------------- DLER: dynamic sampling
+
+
+def flat_groups(rewards: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """True for each group whose valid rewards are all equal (zero GRPO advantage: no learning signal).
+
+    Shapes: rewards[B, G], mask[B, G] -> [B] bool.
+
+    References: Yu et al. (2025), "DAPO", Sec. 3.2 (dynamic sampling), used by DLER, Sec. 3.
+    """
+    r, m = check_group_rewards(rewards, mask)
+    return flat_group(r, m).squeeze(1)
+
+
+@dataclass
+class DynamicSampler:
+    """DLER/DAPO dynamic sampling: drop groups whose rewards are all equal, keep sampling until the batch is full.
+
+    ``add(rewards[B, G], items)`` keeps the informative groups (and their ``items``, one per group —
+    prompts, rollouts, anything), in arrival order; ``ready`` is True once ``batch_size`` groups are held;
+    ``pop()`` returns the first ``batch_size`` (rewards[batch_size, G], items) and keeps the surplus for
+    the next batch. ``rounds`` counts ``add`` calls; ``max_rounds`` (if set) raises RuntimeError when the
+    generator keeps producing only flat groups.
+
+    References: DLER (Liu et al. 2025, "DLER: Doing Length pEnalty Right"), Sec. 3 (dynamic sampling,
+    following DAPO, Yu et al. 2025, Sec. 3.2: "over-sample and filter out prompts with accuracy 0 or 1").
+    """
+
+    batch_size: int
+    max_rounds: int | None = None
+    rounds: int = 0
+    _rewards: list = field(default_factory=list)
+    _items: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_count("batch_size", self.batch_size)
+        if self.max_rounds is not None:
+            check_count("max_rounds", self.max_rounds)
+
+    def add(self, rewards: torch.Tensor, items: list | None = None, mask: torch.Tensor | None = None) -> int:
+        """Keep the non-flat groups of one sampling round; returns how many were kept."""
+        keep = ~flat_groups(rewards, mask)
+        its = list(range(rewards.shape[0])) if items is None else list(items)
+        if len(its) != rewards.shape[0]:
+            raise ValueError(f"items must hold one entry per group ({rewards.shape[0]}), got {len(its)}")
+        self.rounds += 1
+        for b in torch.nonzero(keep).flatten().tolist():
+            self._rewards.append(rewards[b])
+            self._items.append(its[b])
+        if not self.ready and self.max_rounds is not None and self.rounds >= self.max_rounds:
+            raise RuntimeError(f"DynamicSampler: {len(self._rewards)} informative groups after max_rounds={self.max_rounds} rounds; "
+                               f"batch_size={self.batch_size} not reached")
+        return int(keep.sum())
+
+    @property
+    def ready(self) -> bool:
+        return len(self._rewards) >= self.batch_size
+
+    def pop(self) -> tuple[torch.Tensor, list]:
+        """The first ``batch_size`` informative groups (rewards stacked to [batch_size, G]) and their items."""
+        if not self.ready:
+            raise RuntimeError(f"DynamicSampler holds {len(self._rewards)} groups, fewer than batch_size={self.batch_size}")
+        n = self.batch_size
+        out = torch.stack(self._rewards[:n]), self._items[:n]
+        self._rewards, self._items = self._rewards[n:], self._items[n:]
+        return out
 
 
 # ----------------------------------------------------------------------------- APO, GUI-G1
