@@ -86,22 +86,17 @@ def run_rates(ctx: Context) -> Report:
     chk = adv.linear_q_residual(_game(10, A0, d0, ctx.seed))
     ctx.claim("the instance satisfies the linear-Q assumption (P and every loss in span phi; max least-squares residual)",
               expected=0.0, measured=max(chk.transition_residual, chk.loss_residual), tolerance=1e-8)
-    for alg in ("log_barrier", "magnitude_reduced", "oreps"):
-        f = fits[alg]
-        ctx.claim(f"{LABELS[alg]}: fitted log-log slope of regret vs K is at most the Õ(√K) rate (slope <= 1/2 + 0.1; "
-                  f"95% CI [{f.ci_low:.2f}, {f.ci_high:.2f}])", expected="<= 0.6", measured=round(f.slope, 3), holds=f.slope <= 0.6)
-    for alg in ("log_barrier", "magnitude_reduced"):
-        f = fits[alg]
-        ctx.claim(f"{LABELS[alg]}: the slope's 95% CI contains 1/2 (the rate itself is attained on this instance)",
-                  expected=0.5, measured=[round(f.ci_low, 3), round(f.ci_high, 3)], holds=f.ci_low <= 0.5 <= f.ci_high)
-    fb = fits["dilated_bonus"]
-    ctx.claim(f"Luo et al. 2021 baseline: fitted slope is at most its Õ(K^(2/3)) rate (slope <= 2/3 + 0.1; 95% CI "
-              f"[{fb.ci_low:.2f}, {fb.ci_high:.2f}])", expected="<= 0.767", measured=round(fb.slope, 3), holds=fb.slope <= 2 / 3 + 0.1)
-    ctx.claim("Luo et al. 2021 baseline: the slope's 95% CI contains 2/3", expected=2 / 3,
-              measured=[round(fb.ci_low, 3), round(fb.ci_high, 3)], holds=fb.ci_low <= 2 / 3 <= fb.ci_high)
+    for alg in algs:
+        f, rate = fits[alg], RATES[alg]
+        ctx.claim(f"{LABELS[alg]}: the 95% CI of the fitted log-log slope of regret vs K contains its rate {rate:.3g} "
+                  f"(point slope {f.slope:.2f})", expected=round(rate, 4), measured=[round(f.ci_low, 3), round(f.ci_high, 3)],
+                  holds=f.ci_low <= rate <= f.ci_high)
+    f1, fb = fits["log_barrier"], fits["dilated_bonus"]
+    overlap = f1.ci_low <= fb.ci_high and fb.ci_low <= f1.ci_high
     ratio = float(R["dilated_bonus"][:, -1].mean() / R["log_barrier"][:, -1].mean())
-    ctx.claim(f"at the largest K = {Ks[-1]}, the K^(2/3) baseline's mean regret exceeds Algorithm 1's (ratio baseline / Alg. 1)",
-              expected="> 1", measured=round(ratio, 3), holds=ratio > 1)
+    ctx.claim(f"Finding: K <= {Ks[-1]} does not resolve sqrt(K) from K^(2/3): the slope CIs of Alg. 1 and the baseline overlap "
+              f"(baseline / Alg. 1 mean regret at K = {Ks[-1]}: {ratio:.2f})", expected="CIs overlap",
+              measured=[[round(f1.ci_low, 3), round(f1.ci_high, 3)], [round(fb.ci_low, 3), round(fb.ci_high, 3)]], holds=overlap)
     a1, a2 = afits["log_barrier"], afits["magnitude_reduced"]
     ctx.claim(f"regret grows more slowly with A for Algorithm 2 than for Algorithm 1 (log-log slopes vs A at K = {K_A}: "
               f"Alg. 2 {a2.slope:.2f} vs Alg. 1 {a1.slope:.2f})", expected="Alg.2 slope < Alg.1 slope",
