@@ -223,7 +223,7 @@ def _release_drpo(logp, old, mask, correct, lam, tau, beta, delta):
         total = total + sum(w[k] * (s[g] - tau * lme) for k, g in enumerate(pos)) / sum(w)
     pg = total / B
     kl = ((old - logp) * mask).sum() / mask.sum()
-    return -pg + max(beta * (float(kl) - delta), 0.0) * kl
+    return -pg + max(beta * (float(kl.detach()) - delta), 0.0) * kl
 
 
 def test_drpo_loss_gradient_matches_the_release_and_value_uses_the_true_log_mean_exp():
