@@ -1,387 +1,171 @@
-"""Speed and memory of rlref's exact solvers against pymdptoolbox on sparse Garnet MDPs.
+"""Certified planning side by side in one run: rlref ``optimal`` vs quantecon ``DiscreteDP`` vs pymdptoolbox.
 
-For each S (default 10^3, 10^4, 10^5; A = 10 actions, branching b = 5, gamma = 0.9) one Garnet
-instance is built with ``rlref.envs.garnet(..., seed=SEED, sparse=True)`` and solved by
+Instances (all sparse CSR, A = 10 / 4 / 2 actions):
 
-* rlref: ``policy_evaluation`` of a fixed random deterministic policy (sparse solve of
-  (I − γ P_π) V = r_π to a 1e-12 residual) and ``value_iteration(mdp, epsilon=2·TOL)``, whose
-  stopping rule ‖v_{k+1} − v_k‖∞ <= ε(1 − γ)/(2γ) certifies ‖V_k − V*‖∞ <= ε/2 = TOL
-  (default 1e-6) and a greedy policy that is ε-optimal;
-* pymdptoolbox 4.0b3 on the *same* instance (converted to its action-first layout: a list of A
-  ``scipy.sparse.csr_matrix`` of shape (S, S) with ``P_a[s, s'] = P(s'|s, a)``, and R as (S, A)):
-  ``ValueIteration(P, R, gamma, epsilon)`` for epsilon in (0.01 = its default, TOL), and the
-  dense matrix policy evaluation of ``PolicyIteration`` (``_evalPolicyMatrix``, the routine its
-  policy iteration uses) for the same deterministic policy.
+* Garnet (fast mixing): ``rlref.envs.garnet(S, 10, 5, sparse=True, seed=0)``, S ∈ {1e4, 1e5}, γ ∈ {0.9, 0.99, 0.999};
+  S = 1e6 at γ = 0.99 only, with one contestant per library (rlref "auto", quantecon MPI) to keep the
+  run short (the instance alone takes ~20 s to build and 0.6 GB).
+* Slippery gridworld (slow mixing): an open n×n grid, goal in the far corner, slip 0.2, step reward −0.01
+  (S = 1e4: n = 100; S ≈ 1e5: n = 316 at γ = 0.99 only, rlref "auto" and quantecon MPI).
+* RiverSwim (very slow mixing, Strehl & Littman 2008): ``rlref.envs.riverswim(n)``, n = 2000.
 
-Every solver runs in its own subprocess so that its peak resident memory
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is its own; rlref's solver calls are also run
-once under ``tracemalloc`` to report the peak of the memory they allocate. Values are compared
-against the exact optimum V* = V^{π_greedy}: the greedy policy of rlref's VI evaluated by a
-sparse direct solve, certified by its Bellman residual ‖T V − V‖∞ / (1 − γ) ≈ 1e-13.
+Contestants at the same target ε = 1e-6 (sup norm on the values): rlref ``optimal(mdp, ε, method=m)`` for
+m ∈ {auto, vi, mpi, pi}; quantecon ``DiscreteDP.solve`` "vi" (its defaults: max_iter = 250) and
+"mpi" on the state-action-pair form built by ``rlref.interop.quantecon.to_discrete_dp``; pymdptoolbox
+``ValueIteration(P, R, γ, ε)`` on Garnet S = 1e4 (its input check densifies P beyond that).
+Left out after measuring once (Garnet S = 1e4, γ = 0.9): quantecon "pi" (302 s: its evaluation is a
+sparse direct solve with catastrophic fill-in) and rlref "lp" (127 s in HiGHS' interior point).
 
-pymdptoolbox's ValueIteration stops on the *span* of V_{k+1} − V_k, which does not bound the
-error of the values (only of the greedy policy), so its values can be far from V*; the script
-reports that true error next to the time. pymdptoolbox is not run above ``--pmt-max-states``
-(default 10^4): its input check ``mdptoolbox.util.check`` computes ``P_a.sum(axis=1) − ones(S)``
-on an (S, 1) ``numpy.matrix``, which broadcasts to a dense (S, S) array (74.5 GiB at S = 10^5),
-and ``ValueIteration._boundIter`` slices all S·A sparse columns one by one.
-
-pymdptoolbox 4.0b3 imports and runs unchanged under numpy 2 / scipy 1.17 when its transition
-matrices are ``csr_matrix`` (not ``csr_array``: its ``todense().A1`` needs ``numpy.matrix``), so
-no compatibility shim is needed.
+Reported per contestant: wall time, iterations, the certificate it returns (rlref only; the others
+return none), the true error ‖v − V*‖_∞ with V* from rlref's Krylov PI at ε = 1e-9, whose own error
+is certified by the MacQueen-Porteus half-width (reported as ``vstar_uncertainty``), and a flag
+``off`` when the true error exceeds the contestant's ε (+ the V* uncertainty). The floor: the time
+of one CSR mat-vec P v at this machine's memory bandwidth (``matvec_s``); each time is also given in
+mat-vec units (a value-iteration sweep costs ≥ 1 mat-vec; any certificate needs ≥ 1).
 
 Usage::
 
-    python benchmarks/bench_solvers.py                       # S = 1e3, 1e4, 1e5 (several minutes)
-    python benchmarks/bench_solvers.py --sizes 1000 --repeat 5
+    python benchmarks/bench_solvers.py                 # everything (~10 min on 2 shared cores)
+    python benchmarks/bench_solvers.py --quick         # S = 1e4 rows only
     python benchmarks/bench_solvers.py --out benchmarks/results/solvers.json
-
-Writes a JSON file (default ``benchmarks/results/solvers.json``) and prints a markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
-import os
 import platform
-import subprocess
+import resource
 import sys
-import tempfile
 import time
+import tracemalloc
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+EPS = 1e-6
 
 
-# ----------------------------------------------------------------------------- instance
-def build_instance(S: int, A: int, b: int, gamma: float, seed: int) -> tuple[Any, np.ndarray]:
-    """The Garnet MDP and a fixed random deterministic policy ``actions[s]`` (same for both libraries)."""
-    from rlref.envs import garnet
-
-    mdp = garnet(S, A, b, gamma=gamma, seed=seed, sparse=True)
-    actions = np.random.default_rng([seed, 1]).integers(0, A, size=S)
-    return mdp, actions
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def to_mdptoolbox(mdp: Any) -> tuple[list[Any], np.ndarray]:
-    """rlref's (S·A, S) CSR (row s·A + a) -> pymdptoolbox's list of A CSR (S, S) and R[s, a]."""
-    import scipy.sparse as sp
+def slippery_grid(n: int, gamma: float):
+    from rlref.envs import gridworld
 
-    A = mdp.num_actions
-    P = mdp.transition_matrix()
-    return [sp.csr_matrix(P[a::A]) for a in range(A)], np.array(mdp.r)
-
-
-def _peak_rss_mib() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    rows = ["." * n for _ in range(n)]
+    rows[-1] = "." * (n - 1) + "G"
+    return gridworld(rows, slip=0.2, gamma=gamma, step_reward=-0.01, sparse=True, name=f"grid{n}")
 
 
-def _best_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    best, out = float("inf"), None
-    for _ in range(max(repeat, 1)):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+def instances(quick: bool) -> list[tuple[str, Any, dict[str, Any]]]:
+    from rlref.envs import garnet, riverswim
 
-
-def _traced_peak_mib(fn: Callable[[], Any]) -> float:
-    import tracemalloc
-
-    tracemalloc.start()
-    try:
-        fn()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return peak / 2**20
-
-
-# ----------------------------------------------------------------------------- workers
-def worker_rlref(S: int, A: int, b: int, gamma: float, seed: int, tol: float, repeat: int, npz: str) -> dict[str, Any]:
-    """Time rlref's policy evaluation and value iteration; store values in ``npz``."""
-    from rlref.policy import deterministic_policy
-    from rlref.solve import policy_evaluation, value_iteration
-
-    t0 = time.perf_counter()
-    mdp, actions = build_instance(S, A, b, gamma, seed)
-    t_build = time.perf_counter() - t0
-    rss_instance = _peak_rss_mib()
-    pi = deterministic_policy(actions, A)
-    reps = repeat if S <= 10_000 else 1
-
-    t_pe, pe = _best_time(lambda: policy_evaluation(mdp, pi), reps)
-    t_vi, vi = _best_time(lambda: value_iteration(mdp, epsilon=2.0 * tol), reps)
-    rss_after = _peak_rss_mib()
-    mem_pe = _traced_peak_mib(lambda: policy_evaluation(mdp, pi))
-    mem_vi = _traced_peak_mib(lambda: value_iteration(mdp, epsilon=2.0 * tol))
-
-    # exact V*: evaluate VI's greedy policy by a direct solve and certify it by its Bellman residual
-    star = policy_evaluation(mdp, vi.policy)
-    v_star = star.values
-    residual = float(np.max(np.abs(np.max(mdp.r + mdp.gamma * mdp.expected_next(v_star), axis=1) - v_star)))
-    np.savez(npz, v_pe=pe.values, v_vi=vi.values, v_star=v_star)
-    return {
-        "build_s": t_build,
-        "policy_evaluation_s": t_pe,
-        "value_iteration_s": t_vi,
-        "value_iteration_iterations": int(vi.iterations),
-        "value_iteration_bound": float(vi.suboptimality_bound),
-        "vstar_bellman_residual": residual,
-        "vstar_certified_error": residual / (1.0 - gamma),
-        "peak_rss_instance_mib": rss_instance,
-        "peak_rss_mib": rss_after,
-        "tracemalloc_peak_policy_evaluation_mib": mem_pe,
-        "tracemalloc_peak_value_iteration_mib": mem_vi,
-        "nnz": int(mdp.transition_matrix().nnz),
-    }
-
-
-def worker_mdptoolbox(S: int, A: int, b: int, gamma: float, seed: int, epsilons: list[float], npz: str) -> dict[str, Any]:
-    """Time pymdptoolbox's ValueIteration (per epsilon) and its matrix policy evaluation."""
-    warnings.simplefilter("ignore")  # its isNonNegative triggers SparseEfficiencyWarning
-    import mdptoolbox
-    import mdptoolbox.mdp as pmt
-    import mdptoolbox.util as pmt_util
-
-    mdp, actions = build_instance(S, A, b, gamma, seed)
-    t0 = time.perf_counter()
-    P, R = to_mdptoolbox(mdp)
-    t_convert = time.perf_counter() - t0
-    rss_instance = _peak_rss_mib()
-
-    # instrument (not change) the two expensive parts of its constructor
-    spent: dict[str, float] = {}
-    original_check = pmt_util.check
-    original_bound = pmt.ValueIteration._boundIter
-
-    def timed_check(*args: Any, **kwargs: Any) -> Any:
-        t = time.perf_counter()
-        try:
-            return original_check(*args, **kwargs)
-        finally:
-            spent["check_s"] = spent.get("check_s", 0.0) + time.perf_counter() - t
-
-    def timed_bound(self: Any, *args: Any, **kwargs: Any) -> Any:
-        t = time.perf_counter()
-        try:
-            return original_bound(self, *args, **kwargs)
-        finally:
-            spent["bound_iter_s"] = spent.get("bound_iter_s", 0.0) + time.perf_counter() - t
-
-    pmt_util.check = timed_check
-    pmt.ValueIteration._boundIter = timed_bound
-    out: dict[str, Any] = {"version": getattr(mdptoolbox, "__version__", "4.0b3"), "convert_s": t_convert,
-                           "peak_rss_instance_mib": rss_instance, "value_iteration": []}
-    arrays: dict[str, np.ndarray] = {}
-    try:
-        vi0 = None
-        for k, eps in enumerate(epsilons):
-            spent.clear()
-            if vi0 is None:
-                t = time.perf_counter()
-                vi = pmt.ValueIteration(P, R, gamma, epsilon=eps)
-                t_init = time.perf_counter() - t
-                vi0 = vi
-            else:
-                # same as ValueIteration.__init__ after its (epsilon-independent) input check:
-                # V = 0, then the span-based iteration bound and threshold for this epsilon
-                t = time.perf_counter()
-                vi = copy.copy(vi0)
-                vi.V, vi.iter, vi.policy = np.zeros(S), 0, None
-                vi._boundIter(eps)
-                vi.thresh = eps * (1 - gamma) / gamma
-                t_init = time.perf_counter() - t
-                spent["check_s"] = out["value_iteration"][0]["check_s"]  # paid once by a real user too
-                t_init += spent["check_s"]
-            t = time.perf_counter()
-            vi.run()
-            t_run = time.perf_counter() - t
-            arrays[f"v_vi_{k}"] = np.asarray(vi.V, dtype=np.float64)
-            arrays[f"pol_vi_{k}"] = np.asarray(vi.policy, dtype=np.int64)
-            out["value_iteration"].append({"epsilon": eps, "init_s": t_init, "run_s": t_run, "total_s": t_init + t_run,
-                                           "iterations": int(vi.iter), "max_iter": int(vi.max_iter),
-                                           "check_s": spent.get("check_s", 0.0), "bound_iter_s": spent.get("bound_iter_s", 0.0)})
-        # PolicyIteration's matrix policy evaluation on the same, already checked and converted,
-        # P and R (PolicyIteration.__init__ would repeat the input check and compute the same
-        # self.P, self.R through the shared MDP base class)
-        pe = pmt.PolicyIteration.__new__(pmt.PolicyIteration)
-        pe.__dict__.update(copy.copy(vi0).__dict__)
-        pe.policy = np.asarray(actions)
-        pe.V = np.zeros(S)
-        t = time.perf_counter()
-        pmt.PolicyIteration._evalPolicyMatrix(pe)
-        out["policy_evaluation_s"] = time.perf_counter() - t
-        arrays["v_pe"] = np.asarray(pe.V, dtype=np.float64).ravel()
-    finally:
-        pmt_util.check = original_check
-        pmt.ValueIteration._boundIter = original_bound
-    out["peak_rss_mib"] = _peak_rss_mib()
-    np.savez(npz, **arrays)
+    out = []
+    full = {"rlref": ("auto", "vi", "mpi", "pi"), "quantecon": ("vi", "mpi")}
+    small = {"rlref": ("auto", "vi", "mpi", "pi"), "quantecon": ("vi", "mpi"), "pymdptoolbox": True}
+    one = {"rlref": ("auto",), "quantecon": ("mpi",)}
+    for g in (0.9, 0.99, 0.999):
+        out.append((f"garnet S=1e4 g={g}", lambda g=g: garnet(10_000, 10, 5, gamma=g, seed=0, sparse=True), small))
+    out.append(("grid 100x100 g=0.99", lambda: slippery_grid(100, 0.99), {**small, "pymdptoolbox": False}))
+    out.append(("riverswim n=2000 g=0.99", lambda: riverswim(2000, gamma=0.99), {**small, "pymdptoolbox": False}))
+    out.append(("riverswim n=2000 g=0.999", lambda: riverswim(2000, gamma=0.999), {**small, "pymdptoolbox": False}))
+    if quick:
+        return out
+    for g in (0.9, 0.99, 0.999):
+        out.append((f"garnet S=1e5 g={g}", lambda g=g: garnet(100_000, 10, 5, gamma=g, seed=0, sparse=True), full))
+    out.append(("grid 316x316 g=0.99", lambda: slippery_grid(316, 0.99), one))
+    out.append(("garnet S=1e6 g=0.99", lambda: garnet(1_000_000, 10, 5, gamma=0.99, seed=0, sparse=True), one))
     return out
 
 
-# ----------------------------------------------------------------------------- driver
-def _spawn(args: list[str]) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    if proc.returncode != 0:
-        return {"error": (proc.stderr.strip().splitlines() or ["unknown error"])[-1], "returncode": proc.returncode}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def _timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
 
 
-def _machine() -> dict[str, Any]:
-    info: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(),
-                            "cpu_count": os.cpu_count(), "numpy": np.__version__}
-    try:
-        import scipy
+def run_instance(label: str, build, plan: dict[str, Any]) -> dict[str, Any]:
+    import rlref.solve as rs
+    from rlref.interop.quantecon import to_discrete_dp
 
-        info["scipy"] = scipy.__version__
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        with open("/proc/cpuinfo") as fh:
-            names = [line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")]
-        info["cpu"] = names[0] if names else platform.processor()
-    except OSError:
-        info["cpu"] = platform.processor()
-    try:
-        with open("/proc/meminfo") as fh:
-            info["mem_total_gib"] = round(int(fh.readline().split()[1]) / 2**20, 1)
-    except (OSError, ValueError, IndexError):
-        pass
-    return info
+    t_build, mdp = _timed(build)
+    S, A, gamma = mdp.num_states, mdp.num_actions, mdp.gamma
+    P = mdp.transition_matrix()
+    v = np.ones(S)
+    t_mv = min(_timed(lambda: P @ v)[0] for _ in range(3))
+    big = S >= 500_000
+    t_ref, ref = _timed(lambda: rs.optimal(mdp, 1e-9, method="pi", strict=False))
+    v_star, unc = ref.values, ref.value_error_bound
+    rows: list[dict[str, Any]] = []
 
+    def record(lib, method, secs, values, iters, eps, certificate=None, note=""):
+        err = float(np.abs(np.asarray(values, dtype=float) - v_star).max())
+        rows.append({"library": lib, "method": method, "seconds": secs, "matvecs": secs / t_mv, "iterations": iters,
+                     "certificate": certificate, "true_error": err, "off": bool(err > eps + unc), "note": note})
+        print(f"  {lib:12s} {method:5s} {secs:8.3f}s  it={iters!s:>6}  err={err:.2e}  cert={certificate}  "
+              f"{'OFF' if err > eps + unc else ''} {note}", flush=True)
 
-def run_size(S: int, args: argparse.Namespace) -> dict[str, Any]:
-    """Run both libraries on one Garnet instance and compare their values against V*."""
-    from rlref.policy import deterministic_policy
-    from rlref.solve import policy_evaluation
+    print(f"{label}: S={S} A={A} nnz={P.nnz} build {t_build:.1f}s matvec {t_mv * 1e3:.2f} ms; V* uncertainty {unc:.1e}",
+          flush=True)
+    peak = None
+    for method in plan.get("rlref", ()):
+        if big:
+            tracemalloc.start()
+        secs, res = _timed(lambda m=method: rs.optimal(mdp, EPS, method=m, strict=False))
+        if big:
+            peak = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+        record("rlref", method, secs, res.values, res.iterations, EPS, float(res.suboptimality_bound),
+               f"ran {res.method}" + (f"; {res.reason}" if method == "auto" else ""))
+    qe_methods = plan.get("quantecon", ())
+    if qe_methods:
+        ddp = to_discrete_dp(mdp)
+        names = {"vi": "value_iteration", "mpi": "modified_policy_iteration", "pi": "policy_iteration"}
+        for method in qe_methods:
+            kw = {} if method == "pi" else {"epsilon": EPS}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                secs, res = _timed(lambda m=method, kw=kw: ddp.solve(names[m], **kw))
+            record("quantecon", method, secs, res.v, int(res.num_iter), EPS, None,
+                   "hit max_iter=250" if method == "vi" and res.num_iter >= 250 else "")
+    if plan.get("pymdptoolbox"):
+        import scipy.sparse as sp
+        from mdptoolbox.mdp import ValueIteration
 
-    common = ["--S", str(S), "--actions", str(args.actions), "--branching", str(args.branching),
-              "--gamma", str(args.gamma), "--seed", str(args.seed)]
-    row: dict[str, Any] = {"S": S, "A": args.actions, "branching": args.branching, "gamma": args.gamma, "tol": args.tol}
-    with tempfile.TemporaryDirectory() as tmp:
-        ours_npz, pmt_npz = os.path.join(tmp, "ours.npz"), os.path.join(tmp, "pmt.npz")
-        print(f"  S={S}: rlref ...", file=sys.stderr, flush=True)
-        ours = _spawn(["--worker", "rlref", *common, "--tol", str(args.tol), "--repeat", str(args.repeat), "--npz", ours_npz])
-        row["rlref"] = ours
-        if "error" in ours:
-            return row
-        o = np.load(ours_npz)
-        v_star = o["v_star"]
-        row["rlref"]["vi_error"] = float(np.max(np.abs(o["v_vi"] - v_star)))
-        if S > args.pmt_max_states:
-            row["mdptoolbox"] = {"skipped": f"S > --pmt-max-states={args.pmt_max_states}: util.check broadcasts a dense "
-                                            f"(S, S) array ({S * S * 8 / 2**30:.1f} GiB) and _boundIter slices S*A columns"}
-            return row
-        print(f"  S={S}: pymdptoolbox ...", file=sys.stderr, flush=True)
-        eps = ",".join(str(e) for e in args.pmt_epsilons)
-        theirs = _spawn(["--worker", "mdptoolbox", *common, "--epsilons", eps, "--npz", pmt_npz])
-        row["mdptoolbox"] = theirs
-        if "error" in theirs:
-            return row
-        t = np.load(pmt_npz)
-        mdp, _ = build_instance(S, args.actions, args.branching, args.gamma, args.seed)
-        theirs["policy_evaluation_max_abs_diff"] = float(np.max(np.abs(t["v_pe"] - o["v_pe"])))
-        theirs["policy_evaluation_ratio"] = theirs["policy_evaluation_s"] / ours["policy_evaluation_s"]
-        for k, entry in enumerate(theirs["value_iteration"]):
-            v = t[f"v_vi_{k}"]
-            v_pol = policy_evaluation(mdp, deterministic_policy(t[f"pol_vi_{k}"], args.actions)).values
-            entry["value_error"] = float(np.max(np.abs(v - v_star)))
-            entry["policy_suboptimality"] = float(np.max(v_star - v_pol))
-            entry["ratio_total"] = entry["total_s"] / ours["value_iteration_s"]
-            entry["ratio_run_only"] = entry["run_s"] / ours["value_iteration_s"]
-            ours_sweep = ours["value_iteration_s"] / max(ours["value_iteration_iterations"], 1)
-            entry["ratio_per_sweep"] = entry["run_s"] / max(entry["iterations"], 1) / ours_sweep
-    return row
+        Pl = [sp.csr_matrix(P[a::A]) for a in range(A)]
+        vi = ValueIteration(Pl, np.array(mdp.r), gamma, epsilon=EPS)
+        vi.verbose = False
+        secs, _ = _timed(vi.run)
+        record("pymdptoolbox", "vi", secs, vi.V, int(vi.iter), EPS, None, "span stopping, values not certified")
+    return {"instance": label, "S": S, "A": A, "gamma": gamma, "nnz": int(P.nnz), "build_s": t_build, "matvec_s": t_mv,
+            "vstar_s": t_ref, "vstar_uncertainty": unc, "rlref_traced_peak_mib": peak, "rows": rows}
 
 
-def markdown(results: dict[str, Any]) -> str:
-    """The results as a markdown table (times in seconds; ratio = pymdptoolbox / rlref)."""
-    lines = [
-        "| S | rlref PE (s) | pmt PE (s) | PE ratio | PE max diff | rlref VI (s) | rlref VI iters | rlref VI ‖V−V*‖∞ "
-        "| pmt ε | pmt VI total (s) [check, bound] | pmt VI run (s) | pmt iters | pmt ‖V−V*‖∞ | pmt policy subopt. "
-        "| VI ratio total (run only, per sweep) | rlref peak RSS (MiB) | pmt peak RSS (MiB) |",
-        "|" + "---|" * 18,
-    ]
-    for row in results["rows"]:
-        o, t = row["rlref"], row.get("mdptoolbox", {})
-        if "error" in o:
-            lines.append(f"| {row['S']} | error: {o['error']} |" + " |" * 16)
-            continue
-        head = (f"| {row['S']:,} | {o['policy_evaluation_s']:.3g} | {t.get('policy_evaluation_s', float('nan')):.3g} "
-                f"| {t.get('policy_evaluation_ratio', float('nan')):.3g} | {t.get('policy_evaluation_max_abs_diff', float('nan')):.1e} "
-                f"| {o['value_iteration_s']:.3g} | {o['value_iteration_iterations']} | {o['vi_error']:.1e} ")
-        tail = f"| {o['peak_rss_mib']:.0f} | {t.get('peak_rss_mib', float('nan')):.0f} |"
-        entries = t.get("value_iteration") or [None]
-        for e in entries:
-            if e is None:
-                why = t.get("skipped") or t.get("error", "")
-                lines.append(head + f"| — | not run ({why}) | | | | | | " + tail)
-            else:
-                lines.append(head + f"| {e['epsilon']:g} | {e['total_s']:.3g} [{e['check_s']:.3g}, {e['bound_iter_s']:.3g}] "
-                             f"| {e['run_s']:.3g} | {e['iterations']} | {e['value_error']:.2e} | {e['policy_suboptimality']:.1e} "
-                             f"| {e['ratio_total']:.3g} ({e['ratio_run_only']:.3g}, {e['ratio_per_sweep']:.3g}) " + tail)
-    return "\n".join(lines)
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="S = 1e4 instances only")
+    ap.add_argument("--out", default=str(HERE / "results" / "solvers.json"))
+    args = ap.parse_args(argv)
+    import quantecon
 
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sizes", default="1000,10000,100000", help="comma-separated numbers of states")
-    p.add_argument("--actions", type=int, default=10)
-    p.add_argument("--branching", type=int, default=5)
-    p.add_argument("--gamma", type=float, default=0.9)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tol", type=float, default=1e-6, help="rlref VI: certified ‖V_k − V*‖∞ target")
-    p.add_argument("--pmt-epsilons", default="0.01,1e-6", help="pymdptoolbox ValueIteration epsilons (0.01 is its default)")
-    p.add_argument("--pmt-max-states", type=int, default=10_000)
-    p.add_argument("--repeat", type=int, default=3, help="best of N timings of rlref's solvers (S <= 1e4)")
-    p.add_argument("--out", default=str(HERE / "results" / "solvers.json"))
-    # internal: one solver in a subprocess
-    p.add_argument("--worker", choices=["rlref", "mdptoolbox"], help=argparse.SUPPRESS)
-    p.add_argument("--S", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--epsilons", help=argparse.SUPPRESS)
-    p.add_argument("--npz", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-
-    if args.worker == "rlref":
-        res = worker_rlref(args.S, args.actions, args.branching, args.gamma, args.seed, args.tol, args.repeat, args.npz)
-        print(json.dumps(res))
-        return 0
-    if args.worker == "mdptoolbox":
-        eps = [float(e) for e in args.epsilons.split(",")]
-        res = worker_mdptoolbox(args.S, args.actions, args.branching, args.gamma, args.seed, eps, args.npz)
-        print(json.dumps(res))
-        return 0
-
-    args.pmt_epsilons = [float(e) for e in args.pmt_epsilons.split(",")]
-    sizes = [int(s) for s in args.sizes.split(",")]
-    results: dict[str, Any] = {
-        "benchmark": "bench_solvers",
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": _machine(),
-        "settings": {k: v for k, v in vars(args).items() if k not in ("worker", "S", "epsilons", "npz")},
-        "rows": [],
-    }
-    for S in sizes:
-        results["rows"].append(run_size(S, args))
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2) + "\n")
-    print(markdown(results))
-    return 0
+    results = [run_instance(label, build, plan) for label, build, plan in instances(args.quick)]
+    meta = {"python": sys.version.split()[0], "platform": platform.platform(), "numpy": np.__version__,
+            "quantecon": quantecon.__version__, "epsilon": EPS, "peak_rss_mib": _rss_mib()}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    print("\n| instance | contestant | time (s) | ×matvec | iters | true error | certificate | off by > ε |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        for row in r["rows"]:
+            cert = "—" if row["certificate"] is None else f"{row['certificate']:.1e}"
+            print(f"| {r['instance']} | {row['library']} {row['method']} | {row['seconds']:.3f} | {row['matvecs']:.0f} | "
+                  f"{row['iterations']} | {row['true_error']:.1e} | {cert} | {'**yes**' if row['off'] else 'no'} |")
+    print(f"\npeak RSS {meta['peak_rss_mib']:.0f} MiB")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

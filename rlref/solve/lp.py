@@ -39,7 +39,7 @@ __all__ = ["lp_value", "lp_occupancy"]
 
 _BACKENDS = ("highs", "cvxpy")
 #: Refuse an LP answer whose certified relative error exceeds this (issue #11 item 4).
-LP_REL_TOL = 1e-6
+LP_REL_TOL = 1e-4
 
 
 def _reward_scale(mdp: TabularMDP) -> float:
