@@ -140,11 +140,3 @@ def test_check_axis_choice_gamma_and_resolve_gamma() -> None:
             C.check_gamma(bad)
     assert C.resolve_gamma(None, None) == C.DEFAULT_GAMMA == 0.9
     assert C.resolve_gamma(None, 5) is None and C.resolve_gamma(0.5, 5) == 0.5
-
-
-def test_envs_common_is_a_re_export_of_checks() -> None:
-    """envs/_common.py is a shim until the env builders import rlref._checks directly."""
-    from rlref.envs import _common
-
-    for name in ("as_generator", "check_count", "check_probability", "check_real", "resolve_gamma", "DEFAULT_GAMMA"):
-        assert getattr(_common, name) is getattr(C, name)
