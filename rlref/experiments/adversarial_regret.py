@@ -153,8 +153,9 @@ def run_features(ctx: Context) -> Report:
         ctx.claim(f"{LABELS[alg]}: regret grows at most linearly in d at fixed K (log-log slope vs d <= 1; 95% CI "
                   f"[{f.ci_low:.2f}, {f.ci_high:.2f}])", expected="<= 1", measured=round(f.slope, 3), holds=f.slope <= 1.0)
     ratio = R["dilated_bonus"].mean(axis=0) / R["log_barrier"].mean(axis=0)
-    ctx.claim(f"at every d the K^(2/3) baseline's mean regret is at least Algorithm 1's (K = {K}; ratios baseline / Alg. 1)",
-              expected=">= 1 at every d", measured=np.round(ratio, 3).tolist(), holds=bool(np.all(ratio >= 1)))
+    ctx.claim(f"Finding: at K = {K} the K^(2/3) baseline and Algorithm 1 are not separated: their mean regrets are within a "
+              "factor 2 at every d (ratios baseline / Alg. 1)", expected="0.5 <= ratio <= 2 at every d",
+              measured=np.round(ratio, 3).tolist(), holds=bool(np.all((ratio >= 0.5) & (ratio <= 2.0))))
 
     fig, ax = plt.subplots(figsize=(6.5, 4.4))
     for i, alg in enumerate(algs):
