@@ -21,6 +21,8 @@ One module per family of seed-paper objectives (a paper's code is in one place):
 * :mod:`rlref.llm.reference`   — regularization toward a reference/demonstration: demonstration-regularized
   RL, χ² occupancy regularization (correlated proxies).
 * :mod:`rlref.llm.agents`      — multi-turn agents: IGPO, EMPG, duration-aware updates.
+* :mod:`rlref.llm.composite`   — checklist and composite rewards for long-form generation: ACE-RL, LongWriter-Zero.
+* :mod:`rlref.llm.critic`      — value-network regularizers: BEER.
 
 And :mod:`rlref.llm.tokentree`, the token-tree bridge to the exact tabular optima.
 """
@@ -41,6 +43,8 @@ __all__ = [
     "preference",
     "reference",
     "agents",
+    "composite",
+    "critic",
     "tokentree",
 ]
 
