@@ -55,7 +55,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import log_softmax, logsumexp
+from scipy.special import expit, log_softmax, logsumexp
 
 from rlref._checks import as_float_array, check_positive
 from rlref.linear import LinearMDP
@@ -64,10 +64,10 @@ from rlref.policy import validate_policy
 from rlref.solve import (
     kl_rows,
     policy_evaluation,
-    soft_greedy,
+    soft_greedy_unchecked,
     soft_policy_evaluation,
-    soft_value,
     soft_value_iteration,
+    soft_value_unchecked,
     state_occupancy,
     value_iteration,
 )
@@ -465,6 +465,7 @@ def _tabular_plan(n_sa: np.ndarray, n_sas: np.ndarray, r: np.ndarray, ref: np.nd
         p_hat = np.where(n_sa[..., None] > 0, n_sas / np.maximum(n_sa, 1.0)[..., None], 0.0)
     steps = H - np.arange(H)  # H − h: the value range at stage h
     reg = lam is not None
+    uniform = np.full((S, A), 1.0 / A)
     lo = np.zeros(H + 1)  # lower end of the range of V^π_{λ,h} (derived: λ KL(π_h ‖ π̃_h) ≤ H − h)
     if reg:
         lo[:H] = -np.cumsum(steps[::-1])[::-1]
@@ -474,27 +475,28 @@ def _tabular_plan(n_sa: np.ndarray, n_sas: np.ndarray, r: np.ndarray, ref: np.nd
     for h in range(H - 1, -1, -1):
         pv_up = p_hat[h] @ V_up[h + 1]
         q_up = np.minimum(steps[h], r[h] + pv_up + np.where(np.isinf(hoeff[h]), steps[h], hoeff[h]))
-        refh = None if ref is None else ref[h]
+        refh = uniform if ref is None else ref[h]
         if reg:
-            V_up[h] = soft_value(q_up, refh, lam)
-            pi_h = soft_greedy(q_up, refh, lam)
-            kl_h = kl_rows(pi_h, np.full((S, A), 1.0 / A) if refh is None else refh)
+            V_up[h] = soft_value_unchecked(q_up, refh, lam)
+            pi_h = soft_greedy_unchecked(q_up, refh, lam)
+            # λ KL(π_h ‖ π̃_h) = π_h·Q̄_h − V̄_h for the soft-greedy π_h (the soft value's variational form)
+            lam_kl = np.maximum(np.einsum("sa,sa->s", pi_h, q_up) - V_up[h], 0.0)
         else:
             V_up[h] = q_up.max(axis=-1)
             pi_h = np.zeros((S, A))
             pi_h[np.arange(S), q_up.argmax(axis=-1)] = 1.0
-            kl_h = np.zeros(S)
+            lam_kl = np.zeros(S)
         policy[h] = pi_h
         # lower bound on V^π (any data-dependent function: the L1 width)
         span_next = (steps[h] - 1) - lo[h + 1]
         unseen = np.isinf(l1[h])  # n_h(s, a) = 0: only the range is known
         l1h = np.where(unseen, 0.0, l1[h])
         q_lo_pi = np.where(unseen, lo[h + 1], np.maximum(lo[h + 1], r[h] + p_hat[h] @ V_lo_pi[h + 1] - 0.5 * l1h * span_next))
-        V_lo_pi[h] = np.einsum("sa,sa->s", pi_h, q_lo_pi) - (lam * kl_h if reg else 0.0)
+        V_lo_pi[h] = np.einsum("sa,sa->s", pi_h, q_lo_pi) - lam_kl
         if reg:
             # lower bound on Q* (fixed function V*: Hoeffding) and the quadratic gap bound W
             q_lo_star = np.maximum(0.0, r[h] + p_hat[h] @ V_lo_star[h + 1] - hoeff[h])
-            V_lo_star[h] = soft_value(q_lo_star, refh, lam)
+            V_lo_star[h] = soft_value_unchecked(q_lo_star, refh, lam)
             g = tilt_gap_bound(pi_h, q_up - q_lo_star, lam)
             wmax[h] = steps[h] + wmax[h + 1]
             w_next = kl_upper_mean(p_hat[h] @ W[h + 1], klw[h], wmax[h + 1])
@@ -610,8 +612,9 @@ def linear_regularized_bpi(lin: LinearMDP, pi_ref: np.ndarray | None, lam: float
         Q̄_h = min(H − h, r_h + φᵀ Λ_h⁻¹ M_h V̄_{h+1} + β_h ‖φ‖_{Λ_h⁻¹}),  V̄_h = λ log Σ_a π̃_h e^{Q̄_h/λ},
         Q̲*_h = max(0, r_h + φᵀ Λ_h⁻¹ M_h V̲*_{h+1} − β_h ‖φ‖_{Λ_h⁻¹}),
 
-    π_h = soft-greedy(Q̄_h), and the quadratic gap bound W of :func:`regularized_bpi` with the same
-    elliptical bonus (scaled to the range of W). β_h = c · d (H − h − 1) √(log(2 d H t/δ)) is the
+    π_h = soft-greedy(Q̄_h), and the quadratic gap bound W of :func:`regularized_bpi` propagated with
+    :func:`kl_upper_mean` using α = (c d √log · ‖φ‖_{Λ⁻¹})² as the radius (heuristic analogue of the
+    tabular KL width). β_h = c · d (H − h − 1) √(log(2 d H t/δ)) is the
     LSVI-UCB width of Jin et al. (2020), Thm 3.1, whose absolute constant c is unspecified there;
     here c = ``bonus_scale``. The certificate μ0·W_0 is therefore a stopping *heuristic*, not a
     certified bound (stated; the tabular explorer's is certified). Rewards r = ⟨φ, θ⟩ are known.
@@ -634,6 +637,7 @@ def linear_regularized_bpi(lin: LinearMDP, pi_ref: np.ndarray | None, lam: float
     r = _stage_r(mdp)
     _check_rewards(r)
     mu0 = mdp.mu0
+    uniform = np.full((S, A), 1.0 / A)
     Lam = np.broadcast_to(rho * np.eye(d), (H, d, d)).copy()
     M = np.zeros((H, d, S))
     steps = H - np.arange(H)
@@ -651,15 +655,16 @@ def linear_regularized_bpi(lin: LinearMDP, pi_ref: np.ndarray | None, lam: float
             model = (proj @ M[h]).reshape(S, A, S)  # φᵀ Λ⁻¹ M: the regression "model" (signed)
             norm = np.sqrt(np.maximum(np.einsum("kd,kd->k", proj, flat), 0.0)).reshape(S, A)
             beta_h = bonus_scale * d * (steps[h] - 1) * scale_log
-            refh = None if ref is None else ref[h]
+            refh = uniform if ref is None else ref[h]
             q_up = np.minimum(steps[h], r[h] + model @ V_up[h + 1] + beta_h * norm)
             q_lo = np.maximum(0.0, r[h] + model @ V_lo[h + 1] - beta_h * norm)
-            V_up[h] = soft_value(q_up, refh, lam)
-            V_lo[h] = soft_value(q_lo, refh, lam)
-            pi_h = soft_greedy(q_up, refh, lam)
+            V_up[h] = soft_value_unchecked(q_up, refh, lam)
+            V_lo[h] = soft_value_unchecked(q_lo, refh, lam)
+            pi_h = soft_greedy_unchecked(q_up, refh, lam)
             policy[h] = pi_h
             g = tilt_gap_bound(pi_h, q_up - q_lo, lam)
-            w_next = np.clip(model @ W[h + 1] + bonus_scale * d * wmax[h + 1] * scale_log * norm, 0.0, wmax[h + 1])
+            # KL-type propagation as in the tabular explorer, with the squared elliptical width as the "KL radius"
+            w_next = kl_upper_mean(model @ W[h + 1], (bonus_scale * d * scale_log * norm) ** 2, wmax[h + 1])
             W[h] = np.minimum(wmax[h], g + np.einsum("sa,sa->s", pi_h, w_next))
         cert = float(mu0 @ W[0])
         hist_e.append(episodes)
@@ -781,7 +786,7 @@ def fit_trajectory_reward(pairs: PreferencePairs, num_states: int, num_actions: 
 
     With x_i = c(τ¹_i) − c(τ²_i) ∈ R^{HSA} (visit-count differences) and y_i = 2·first_preferred − 1,
     r̂ = argmin_θ (1/N) Σ_i log(1 + exp(−y_i θᵀ x_i)) + (ridge/2)‖θ‖², a strictly convex program
-    (L-BFGS, exact gradient). R_θ(τ) = θᵀ c(τ) is invariant to adding a constant per stage and is
+    (damped Newton with the exact Hessian, to |∇| ≤ 1e-10). R_θ(τ) = θᵀ c(τ) is invariant to adding a constant per stage and is
     unidentified at unvisited (h, s, a); the ridge term picks the minimum-norm representative
     (0 there). Returns r̂ [H, S, A].
     References: Tiapkin et al. (2024), §5 (reward MLE for demonstration-regularized RLHF).
@@ -796,14 +801,25 @@ def fit_trajectory_reward(pairs: PreferencePairs, num_states: int, num_actions: 
     X = (_visit_counts(pairs.first, S, A) - _visit_counts(pairs.second, S, A)) * y[:, None]
     N = X.shape[0]
 
-    def f(th: np.ndarray) -> tuple[float, np.ndarray]:
-        z = X @ th
-        val = float(np.mean(np.logaddexp(0.0, -z)) + 0.5 * rid * th @ th)
-        grad = -(X.T @ (1.0 / (1.0 + np.exp(np.clip(z, -500, 500))))) / N + rid * th
-        return val, grad
+    def f(th: np.ndarray) -> float:
+        return float(np.mean(np.logaddexp(0.0, -(X @ th))) + 0.5 * rid * th @ th)
 
-    res = minimize(f, np.zeros(H * S * A), jac=True, method="L-BFGS-B", options={"gtol": 1e-12, "ftol": 0.0, "maxiter": 20000})
-    return res.x.reshape(H, S, A)
+    th = np.zeros(H * S * A)
+    for _ in range(200):  # damped Newton: strictly convex (ridge > 0), quadratic convergence
+        z = X @ th
+        sig = expit(-z)  # σ(−z) = −d/dz log(1 + e^{−z})
+        grad = -(X.T @ sig) / N + rid * th
+        if np.abs(grad).max() <= 1e-10:
+            break
+        hess = (X * (sig * (1.0 - sig))[:, None]).T @ X / N + rid * np.eye(th.size)
+        step = np.linalg.solve(hess, grad)
+        t_, f0 = 1.0, f(th)
+        while f(th - t_ * step) > f0 - 0.25 * t_ * (grad @ step) and t_ > 1e-10:
+            t_ *= 0.5
+        th = th - t_ * step
+    else:
+        raise RuntimeError(f"fit_trajectory_reward: Newton did not converge (|grad| = {np.abs(grad).max():.2e})")
+    return th.reshape(H, S, A)
 
 
 @dataclass(frozen=True)
@@ -817,20 +833,28 @@ class RLHFResult:
     suboptimality: float
 
 
-def demo_regularized_rlhf(mdp: TabularMDP, pi_ref: np.ndarray | None, pairs: PreferencePairs, lam: float, *,
-                          ridge: float = 1e-3) -> RLHFResult:
+def demo_regularized_rlhf(mdp: TabularMDP, pi_ref: np.ndarray | None, pairs: PreferencePairs | None, lam: float, *,
+                          ridge: float = 1e-3, reward: np.ndarray | None = None) -> RLHFResult:
     """BT reward MLE on ``pairs`` (:func:`fit_trajectory_reward`), then exact KL-regularized planning
     π = argmax_π E_π[Σ_h r̂_h − λ KL(π_h ‖ π̃_h)] on the MDP's transitions
     (:func:`rlref.solve.soft_value_iteration`), π̃ = ``pi_ref`` (π_BC for demonstration-regularized
     RLHF; None = uniform, the same pipeline without demonstrations). The returned value and
     suboptimality use the MDP's true reward (an oracle evaluation, for measurement only).
     Planning is exact on the true dynamics here (the paper also explores; derived choice).
+    ``reward`` skips the fit (reuse one r̂ for several λ / references).
     References: Tiapkin et al. (2024), §5, demonstration-regularized RLHF.
     """
     H = _check_finite_horizon(mdp)
     lam = _check_lam(lam)
     S, A = mdp.num_states, mdp.num_actions
-    r_hat = fit_trajectory_reward(pairs, S, A, ridge=ridge)
+    if reward is None:
+        if pairs is None:
+            raise ValueError("give the preference pairs (or an already fitted reward=r_hat[h, s, a])")
+        r_hat = fit_trajectory_reward(pairs, S, A, ridge=ridge)
+    else:
+        r_hat = as_float_array("reward", reward, ndim=3)
+        if r_hat.shape[1:] != (S, A):
+            raise ValueError(f"reward must have shape (H, {S}, {A}), got {r_hat.shape}")
     if r_hat.shape[0] != H:
         raise ValueError(f"preference trajectories have horizon {r_hat.shape[0]} but the MDP has H = {H}")
     model = TabularMDP(P=mdp.dense_P(), R=r_hat, horizon=H, mu0=mdp.mu0, reward_axes="hsa", name="rlhf-model")
