@@ -74,3 +74,58 @@ def test_bad_inputs():
         robust_regularized_expectation(v, np.array([1.0, 0.0, 0.0]), 1.0, "chi2")
     with pytest.raises(ValueError, match="v"):
         robust_regularized_expectation(np.array([np.inf, 0.0]), mu0, 1.0, "tv")
+
+
+# ----------------------------------------------------------------------------- R2PVI on a d-rectangular linear MDP
+def _data(lin, K: int, seed: int):
+    from rlref.linear import random_linear_mdp  # noqa: F401  (lin built by the caller)
+
+    rng = np.random.default_rng(seed)
+    P = lin.to_tabular().dense_P()
+    S, A = P.shape[:2]
+    s = rng.integers(0, S, size=K)
+    a = rng.integers(0, A, size=K)
+    s2 = np.array([rng.choice(S, p=P[i, j]) for i, j in zip(s, a, strict=True)])
+    return s, a, s2
+
+
+def test_robust_dp_tends_to_nominal_and_is_pessimistic():
+    from rlref.algorithms.robust import robust_regularized_dp
+    from rlref.linear import random_linear_mdp
+    from rlref.solve import optimal
+
+    lin = random_linear_mdp(6, 3, 3, seed=1, horizon=4)
+    nominal = optimal(lin.to_tabular()).values  # the core's backward induction, an independent solver
+    for div in ("tv", "kl", "chi2"):
+        assert np.abs(robust_regularized_dp(lin, 1e6, div).values - nominal).max() < 1e-3
+        assert np.all(robust_regularized_dp(lin, 0.5, div).values <= nominal + 1e-12)
+
+
+@pytest.mark.parametrize("div", ["tv", "kl", "chi2"])
+def test_r2pvi_with_ample_data_recovers_the_exact_robust_values(div):
+    from rlref.algorithms.robust import r2pvi, robust_regularized_dp
+    from rlref.linear import random_linear_mdp
+
+    lin = random_linear_mdp(5, 2, 3, seed=2, horizon=3)
+    s, a, s2 = _data(lin, 20000, 0)
+    est = r2pvi(lin, s, a, s2, lam=0.5, divergence=div, beta=0.0, ridge=1e-3, num_eta=400)
+    exact = robust_regularized_dp(lin, 0.5, div)
+    assert np.abs(est.values - exact.values).max() < 0.05
+    # pessimism: a penalty lowers every estimate
+    pess = r2pvi(lin, s, a, s2, lam=0.5, divergence=div, beta=1.0, ridge=1e-3)
+    assert np.all(pess.values <= est.values + 1e-3)
+
+
+def test_r2pvi_bad_inputs():
+    from rlref.algorithms.robust import r2pvi
+    from rlref.linear import random_linear_mdp
+
+    lin = random_linear_mdp(4, 2, 2, seed=0, horizon=2)
+    with pytest.raises(ValueError, match="empty"):
+        r2pvi(lin, [], [], [], lam=1.0, divergence="kl")
+    with pytest.raises(ValueError, match="lam"):
+        r2pvi(lin, [0], [0], [1], lam=0.0, divergence="kl")
+    with pytest.raises(ValueError, match="divergence"):
+        r2pvi(lin, [0], [0], [1], lam=1.0, divergence="hellinger")
+    with pytest.raises(ValueError, match="same length"):
+        r2pvi(lin, [0, 1], [0], [1], lam=1.0, divergence="tv")
