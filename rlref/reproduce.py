@@ -571,7 +571,10 @@ def _short(x: Any) -> str:
 
 
 def _describe(name: str) -> str:
-    rep = get(name)
+    try:
+        rep = get(name)
+    except Exception as exc:  # a module that does not import still gets listed, with the reason
+        return f"{name:<28} (cannot be loaded: {type(exc).__name__}: {exc})"
     return f"{name:<28} {rep.description}  [{rep.paper}]"
 
 

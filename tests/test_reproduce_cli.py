@@ -450,3 +450,14 @@ def test_an_unknown_name_prints_the_known_names(tmp_path: Path, capsys: pytest.C
     assert "unknown reproduction(s): no-such-thing" in err
     assert "known reproductions:" in err and "sutton-barto-gridworld" in err and "best-of-n" in err
     assert "usage: rlref reproduce" in err
+
+
+def test_list_long_survives_a_reproduction_that_does_not_import(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    real = metadata.entry_points
+    fake = metadata.EntryPoint(name="broken-import", value="no_such_module_anywhere:run", group=reproduce.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(reproduce.metadata, "entry_points",
+                        lambda **kw: [*real(**kw), fake] if kw.get("group") == reproduce.ENTRY_POINT_GROUP else real(**kw))
+    assert main(["reproduce", "--list", "--long"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"broken-import\s+\(cannot be loaded: ModuleNotFoundError", out)
+    assert "sutton-barto-gridworld" in out
