@@ -786,7 +786,8 @@ def fit_trajectory_reward(pairs: PreferencePairs, num_states: int, num_actions: 
 
     With x_i = c(τ¹_i) − c(τ²_i) ∈ R^{HSA} (visit-count differences) and y_i = 2·first_preferred − 1,
     r̂ = argmin_θ (1/N) Σ_i log(1 + exp(−y_i θᵀ x_i)) + (ridge/2)‖θ‖², a strictly convex program
-    (damped Newton with the exact Hessian, to |∇| ≤ 1e-10). R_θ(τ) = θᵀ c(τ) is invariant to adding a constant per stage and is
+    (damped Newton with the exact Hessian, to |∇| ≤ 1e-10 or the float64 floor of the Newton decrement;
+    RuntimeError if |∇| > 1e-7 at the end). R_θ(τ) = θᵀ c(τ) is invariant to adding a constant per stage and is
     unidentified at unvisited (h, s, a); the ridge term picks the minimum-norm representative
     (0 there). Returns r̂ [H, S, A].
     References: Tiapkin et al. (2024), §5 (reward MLE for demonstration-regularized RLHF).
@@ -805,20 +806,26 @@ def fit_trajectory_reward(pairs: PreferencePairs, num_states: int, num_actions: 
         return float(np.mean(np.logaddexp(0.0, -(X @ th))) + 0.5 * rid * th @ th)
 
     th = np.zeros(H * S * A)
+    gmax = np.inf
     for _ in range(200):  # damped Newton: strictly convex (ridge > 0), quadratic convergence
         z = X @ th
         sig = expit(-z)  # σ(−z) = −d/dz log(1 + e^{−z})
         grad = -(X.T @ sig) / N + rid * th
-        if np.abs(grad).max() <= 1e-10:
+        gmax = float(np.abs(grad).max())
+        if gmax <= 1e-10:
             break
         hess = (X * (sig * (1.0 - sig))[:, None]).T @ X / N + rid * np.eye(th.size)
         step = np.linalg.solve(hess, grad)
+        if grad @ step <= 1e-22:  # Newton decrement at the float64 floor
+            break
         t_, f0 = 1.0, f(th)
         while f(th - t_ * step) > f0 - 0.25 * t_ * (grad @ step) and t_ > 1e-10:
             t_ *= 0.5
+        if t_ <= 1e-10:  # no further decrease representable
+            break
         th = th - t_ * step
-    else:
-        raise RuntimeError(f"fit_trajectory_reward: Newton did not converge (|grad| = {np.abs(grad).max():.2e})")
+    if gmax > 1e-7:
+        raise RuntimeError(f"fit_trajectory_reward: Newton did not converge (|grad| = {gmax:.2e})")
     return th.reshape(H, S, A)
 
 
