@@ -99,6 +99,14 @@ __all__ = [
     "oreps",
     "fit_loglog_slope",
     "LogLogFit",
+    "SIMULATOR_FREE",
+    "ridge_inverse",
+    "mgr_inverse",
+    "epoch_q_estimate",
+    "regressed_dilated_bonus",
+    "SimFreeTuning",
+    "default_simfree_tuning",
+    "simulator_free_po",
 ]
 
 ALGORITHMS = ("log_barrier", "magnitude_reduced", "dilated_bonus")
@@ -892,3 +900,231 @@ def fit_loglog_slope(x: Any, y: Any) -> LogLogFit:
     t = stats.t.ppf(0.975, x.size - 2)
     return LogLogFit(slope=float(res.slope), intercept=float(res.intercept), stderr=float(res.stderr),
                      ci_low=float(res.slope - t * res.stderr), ci_high=float(res.slope + t * res.stderr))
+
+
+# ------------------------------------------------------------------------------------- simulator-free
+#: the simulator-free learners of :func:`simulator_free_po`
+SIMULATOR_FREE = ("log_barrier_sf", "mgr_hedge_sf")
+
+
+def _check_feats(feats: Any, gamma: float) -> tuple[np.ndarray, float]:
+    f = as_float_array("feats", feats, ndim=3)
+    check_finite("feats", f)
+    return f, check_positive("gamma", gamma)
+
+
+def ridge_inverse(feats: Any, gamma: float) -> np.ndarray:
+    """The plug-in ridge inverse (γI + Σ̂_h)⁻¹ with Σ̂_h = (1/m) Σ_{t ≤ m} φ_{t,h} φ_{t,h}ᵀ, batched over h.
+
+    This is the estimator that replaces Matrix Geometric Resampling in the simulator-free variant
+    (:func:`simulator_free_po`, ``"log_barrier_sf"``): the covariance samples come from real episodes
+    of the same policy that are independent of the episodes whose losses are estimated. It is biased
+    only at second order, with the bound (derived here from A⁻¹ − B⁻¹ = A⁻¹(B − A)B⁻¹ applied twice and
+    E Σ̂ = Σ):
+
+        Σ̂⁺ − Σ⁺ = Σ⁺(Σ − Σ̂)Σ⁺ + Σ⁺(Σ − Σ̂)Σ̂⁺(Σ − Σ̂)Σ⁺   ⇒   ‖E Σ̂⁺ − Σ⁺‖₂ ≤ γ⁻³ E‖Σ̂ − Σ‖²_F = γ⁻³ v / m,
+
+    v = E‖φφᵀ − Σ‖²_F (tested by Monte Carlo). With m = 0 samples it returns I/γ.
+    Shapes: feats[m, h, d] -> [h, d, d]. Raises ValueError if gamma <= 0 or feats is not a finite 3-d array.
+    References: Dai, Luo, Wei, Zimmert (2023), §5 (the simulator-free extension; the paper's exact
+    estimator could not be retrieved here, this plug-in form and its bias bound are derived here).
+    """
+    f, gam = _check_feats(feats, gamma)
+    m, H, d = f.shape
+    sig = np.einsum("mhi,mhj->hij", f, f) / max(m, 1)
+    return np.linalg.inv(gam * np.eye(d) + sig)
+
+
+def mgr_inverse(feats: Any, gamma: float, c: float) -> np.ndarray:
+    """Matrix Geometric Resampling (Neu & Olkhovskaya 2020, Alg. 2) for (γI + Σ_h)⁻¹, batched over h.
+
+        Σ̂⁺ = c I + c Σ_{i=1}^{m} Π_{j ≤ i} (I − c(γI + φ_j φ_jᵀ)),
+        E Σ̂⁺ = c Σ_{i=0}^{m} (I − c(γI + Σ))^i = (γI + Σ)⁻¹ (I − (I − c(γI + Σ))^{m+1})
+
+    (independent samples φ_j with E φφᵀ = Σ): a truncated Neumann series, so its bias decays like
+    (1 − cγ)^{m+1} and its norm is ≤ c(m + 1). ``c`` must satisfy c (γ + max ‖φ‖²) ≤ 1 so that every
+    factor is a contraction (checked on the samples). Shapes: feats[m, h, d] -> [h, d, d] (not symmetric).
+    Raises ValueError if gamma <= 0, c <= 0 or c (γ + ‖φ_j‖²) > 1 for some sample.
+    References: Neu & Olkhovskaya (2020), "Efficient and robust algorithms for adversarial linear
+    contextual bandits", COLT, §3 (MGR); Luo, Wei, Lee (2021), §5 (its use in the simulator-free linear-MDP algorithm).
+    """
+    f, gam = _check_feats(feats, gamma)
+    c = check_positive("c", c)
+    m, H, d = f.shape
+    if m and float(c * (gam + np.max(np.sum(f * f, axis=-1)))) > 1.0 + 1e-12:
+        raise ValueError(f"c must satisfy c * (gamma + max ||phi||^2) <= 1, got c = {c!r}, gamma = {gam!r}, "
+                         f"max ||phi||^2 = {float(np.max(np.sum(f * f, axis=-1)))!r}")
+    Y = np.broadcast_to(np.eye(d), (H, d, d)).copy()
+    acc = Y.copy()
+    for j in range(m):  # Y <- Y (I - c(γI + φφᵀ)) = (1 - cγ) Y - c (Yφ) φᵀ
+        phi_j = f[j]
+        Y = (1.0 - c * gam) * Y - c * np.einsum("hij,hj,hk->hik", Y, phi_j, phi_j)
+        acc += Y
+    return c * acc
+
+
+def regressed_dilated_bonus(pi: np.ndarray, phi: np.ndarray, sigma_inv: np.ndarray, states: np.ndarray, actions: np.ndarray,
+                            beta: float) -> np.ndarray:
+    """The dilated bonus of Luo et al. (2021) without a simulator or a model: the next-state term by ridge regression.
+
+        b(h, s, a) = β ‖φ(s, a)‖²_{Σ̂⁺_h} + β Σ_{a'} π(a'|h, s) ‖φ(s, a')‖²_{Σ̂⁺_h},
+        B(h, s, a) = b(h, s, a) + (1 + 1/H) φ(s, a)ᵀ w_h,   w_h = Σ̂⁺_h (1/m) Σ_t φ(s^t_h, a^t_h) V_{h+1}(s^t_{h+1}),
+        V_{h+1}(s) = Σ_a π(a|h+1, s) B(h+1, s, a),   B(H) = 0,
+
+    from m real trajectories (states[m, H], actions[m, H]) of π: in a linear MDP E[V(s')|s, a] = ⟨φ(s, a), μV⟩,
+    and w_h is its least-squares (ridge) estimate, as in LSVI (Jin et al. 2020). With m = 0 the regression
+    term is 0. Equals :func:`dilated_bonus` in the limit m → ∞, γ → 0 (tested). Derived here (the paper's
+    simulator-free bonus estimate could not be retrieved). Shapes: pi[h, s, a], phi[s, a, d], sigma_inv[h, d, d] -> B[h, s, a].
+    """
+    H = pi.shape[0]
+    w = np.einsum("sai,hij,saj->hsa", phi, sigma_inv, phi)
+    b = beta * (w + np.einsum("hsa,hsa->hs", pi, w)[:, :, None])
+    B = np.empty_like(b)
+    m = states.shape[0]
+    B[H - 1] = b[H - 1]
+    for h in range(H - 2, -1, -1):
+        if m:
+            v_next = np.einsum("ta,ta->t", pi[h + 1, states[:, h + 1]], B[h + 1, states[:, h + 1]])
+            wh = sigma_inv[h] @ (phi[states[:, h], actions[:, h]].T @ v_next / m)
+            B[h] = b[h] + (1.0 + 1.0 / H) * np.einsum("sai,i->sa", phi, wh)
+        else:
+            B[h] = b[h]
+    return B
+
+
+def epoch_q_estimate(phi: np.ndarray, sigma_inv: np.ndarray, states: np.ndarray, actions: np.ndarray, step_losses: np.ndarray,
+                     weight: float = 1.0) -> np.ndarray:
+    """θ̂_h = weight · Σ̂⁺_h Σ_t φ(s^t_h, a^t_h) L^t_h over n episodes, L^t_h = Σ_{h' ≥ h} ℓ_t(h', s^t_{h'}, a^t_{h'}).
+
+    The epoch loss estimate of :func:`simulator_free_po` (weight = 2 undoes the fair coin that makes an
+    episode a loss episode): Q̂(h, s, a) = ⟨φ(s, a), θ̂_h⟩. With Σ̂⁺_h = (E_π φφᵀ)⁻¹ and every episode
+    kept with probability 1/weight, E θ̂_h = Σ_t θ^π_{t,h} (the summed Q of the epoch; tested).
+    Shapes: phi[s, a, d], sigma_inv[h, d, d], states/actions/step_losses[n, h] -> θ̂[h, d] (zeros if n = 0).
+    References: Luo et al. (2021), eq. (11), summed over an epoch as in their §5; derived here.
+    """
+    togo = np.cumsum(step_losses[:, ::-1], axis=1)[:, ::-1]
+    v = weight * np.einsum("thi,th->hi", phi[states, actions], togo)
+    return np.einsum("hij,hj->hi", sigma_inv, v)
+
+
+@dataclass(frozen=True)
+class SimFreeTuning:
+    """Constant parameters of one simulator-free run: learning rate η (per unit of epoch loss), ridge γ,
+    bonus β, epoch length W (episodes per policy), and the MGR step c (used by ``"mgr_hedge_sf"`` only)."""
+
+    eta: float
+    gamma: float
+    beta: float
+    epoch: int
+    mgr_step: float = 0.0
+
+
+def default_simfree_tuning(algorithm: str, K: int, H: int, A: int, d: int, phi_sq_max: float = 1.0, *, c_eta: float = 1.0,
+                           c_gamma: float = 1.0, c_beta: float = 0.1, c_epoch: float = 1.0) -> SimFreeTuning:
+    """The scaling of each simulator-free learner's parameters with K (derived here; see the decomposition below).
+
+    Simplified regret decomposition of the epoch scheme of :func:`simulator_free_po` (W = K^w episodes per
+    epoch, γ = K^{-g}; H, d, A and logs dropped; derived here): FTRL regularizer + stability ≈ 1/η + ηKW,
+    covariance-estimation bias ≈ K/(γ√W) (the bound of :func:`ridge_inverse`, first order), ridge bias
+    plus bonus ≈ γK/β + βK ≈ K√γ (β = √γ).
+
+    * ``"log_barrier_sf"`` (Dai et al. 2023's simulator-free Algorithm 1, as derived here): the log-barrier
+      lets η be tuned freely, η ≈ 1/√(KW): terms K^{(1+w)/2}, K^{1+g−w/2}, K^{1−g/2}; balancing gives
+      w = 2/3, g = 2/9 and the design rate K^{8/9} (the paper's rate). η = c_η √(A/(d H² K W)).
+    * ``"mgr_hedge_sf"`` (Luo et al. 2021's simulator-free scheme, as derived here): Hedge needs
+      η·|epoch estimate| ≤ 1, and MGR's norm is ≤ c(m+1) ≈ cW, so η = c_η/(2 H φ²_max c W (W/2 + 1)):
+      regularizer ≈ W², plus the two bias terms: w = 3g, 2w = 1 − g/2 give g = 2/13, w = 6/13 and the
+      design rate K^{12/13} of this simplified decomposition (the paper states K^{14/15} for Luo et al.,
+      whose analysis also pays for exploration with a policy cover, which this decomposition omits).
+
+    β = c_β K^{-g/2}; the MGR step is c = 1/(γ + φ²_max) (``phi_sq_max`` = max ‖φ(s, a)‖²).
+    """
+    if algorithm not in SIMULATOR_FREE:
+        raise ValueError(f"algorithm must be one of {SIMULATOR_FREE}, got {algorithm!r}")
+    K, H, A, d = _count("K", K), _count("H", H), _count("A", A), _count("d", d)
+    phi_sq_max = check_positive("phi_sq_max", phi_sq_max)
+    if algorithm == "log_barrier_sf":
+        W = int(min(K, max(2, np.ceil(c_epoch * K ** (2.0 / 3.0)))))
+        gam = c_gamma * K ** (-2.0 / 9.0)
+        return SimFreeTuning(eta=c_eta * np.sqrt(A / (d * H * H * K * W)), gamma=gam, beta=c_beta * K ** (-1.0 / 9.0), epoch=W)
+    W = int(min(K, max(2, np.ceil(c_epoch * K ** (6.0 / 13.0)))))
+    gam = c_gamma * K ** (-2.0 / 13.0)
+    c = 1.0 / (gam + phi_sq_max)
+    return SimFreeTuning(eta=c_eta / (2.0 * H * phi_sq_max * c * W * (W / 2.0 + 1.0)), gamma=gam,
+                         beta=c_beta * K ** (-1.0 / 13.0), epoch=W, mgr_step=c)
+
+
+def simulator_free_po(game: AdversarialMDP, algorithm: str, tuning: SimFreeTuning | None = None, *,
+                      rng: np.random.Generator | None = None, seed: int | None = None, checkpoints: Any = None,
+                      check_linear: bool = True) -> AdversarialRun:
+    """Simulator-free policy optimization in epochs: no simulator call, only the played episodes.
+
+    Episodes are grouped in epochs of W; in epoch j the learner plays the fixed policy
+    π_j = FTRL(Σ_{i<j} (Q̂_i − B_i)) at every (h, s) in all W episodes, and each episode t of the epoch
+    is, by an independent fair coin, a *covariance* episode (t ∈ C_j) or a *loss* episode (t ∈ E_j), so
+    the two sets of trajectories are independent given π_j. After the epoch:
+
+        Σ̂⁺_{j,h} from the features of C_j: ridge_inverse (``"log_barrier_sf"``) or mgr_inverse (``"mgr_hedge_sf"``),
+        Q̂_j(h, s, a) = Σ_{t ∈ E_j} 2 φ(s, a)ᵀ Σ̂⁺_{j,h} φ(s^t_h, a^t_h) L^t_h        (an estimate of Σ_{t in epoch j} Q^{π_j}_t),
+        B_j = W · regressed_dilated_bonus(π_j, φ, Σ̂⁺_j, C_j's trajectories, β).
+
+    The factor 2 undoes the coin: with the exact Σ⁺ (γ = 0), E[Q̂_j] = Σ_t Q^{π_j}_t exactly (tested).
+    ``"log_barrier_sf"``: log-barrier FTRL (the simulator-free extension of Dai et al. 2023's Algorithm 1,
+    whose point is that the log-barrier tolerates the estimator's negative values, so η is free of γ);
+    ``"mgr_hedge_sf"``: Hedge with MGR (the earlier scheme of Luo et al. 2021, simplified: no policy cover).
+    tuning: :func:`default_simfree_tuning` when omitted. The regret is the exact pseudo-regret of the
+    played π_j (see :class:`AdversarialRun`); simulator_calls is 0.
+    Cost per epoch: O(W H d² + H S A d²) (MGR: O(W H d²) more). Derived here (the paper's epoch schedule,
+    exploration policy and constants could not be retrieved), following the structure of Luo et al. (2021), §5.
+    References: Dai, Luo, Wei, Zimmert (2023), §5 (K^{8/9}); Luo, Wei, Lee (2021), §5 (K^{14/15});
+    Neu & Olkhovskaya (2020) (MGR).
+    """
+    if not isinstance(game, AdversarialMDP):
+        raise ValueError(f"game must be an AdversarialMDP, got {type(game).__name__}")
+    if algorithm not in SIMULATOR_FREE:
+        raise ValueError(f"algorithm must be one of {SIMULATOR_FREE}, got {algorithm!r}")
+    H, S, A, d, K = game.H, game.S, game.A, game.d, game.K
+    phi = game.phi
+    phi_sq_max = float(np.max(np.sum(phi * phi, axis=-1)))
+    tun = default_simfree_tuning(algorithm, K, H, A, d, max(phi_sq_max, 1e-300)) if tuning is None else tuning
+    if not isinstance(tun, SimFreeTuning):
+        raise ValueError(f"tuning must be a SimFreeTuning, got {type(tun).__name__}")
+    eta = check_positive("tuning.eta", tun.eta)
+    gam = check_positive("tuning.gamma", tun.gamma)
+    if not (tun.beta >= 0.0 and np.isfinite(tun.beta)):
+        raise ValueError(f"tuning.beta must be finite and >= 0, got {tun.beta!r}")
+    W = _count("tuning.epoch", tun.epoch)
+    if algorithm == "mgr_hedge_sf":
+        c = check_positive("tuning.mgr_step", tun.mgr_step)
+        if c * (gam + phi_sq_max) > 1.0 + 1e-12:
+            raise ValueError(f"tuning.mgr_step must satisfy c * (gamma + max ||phi||^2) <= 1, got {c!r} "
+                             f"(gamma {gam!r}, max ||phi||^2 {phi_sq_max!r})")
+    if check_linear:
+        require_linear_q(game)
+    gen = _rng(rng, seed)
+    env = Simulator(game.mdp, gen)  # the real environment only
+    cum = np.zeros((H, S, A))
+    exp_l = np.empty(K)
+    real_l = np.empty(K)
+    pi = np.full((H, S, A), 1.0 / A)
+    hs = np.arange(H)
+    k = 0
+    while k < K:
+        n = min(W, K - k)
+        pi = _log_barrier_step(cum, eta) if algorithm == "log_barrier_sf" else softmax_policy(-cum, temperature=1.0 / eta)
+        occ = occupancy_measure(game.mdp, pi)
+        exp_l[k:k + n] = np.einsum("hsa,khsa->k", occ, game.losses[k:k + n])
+        st, ac = env.rollout(pi, n)
+        steps = game.losses[k + np.arange(n)[:, None], hs[None, :], st, ac]  # (n, H)
+        real_l[k:k + n] = steps.sum(axis=1)
+        is_loss = gen.random(n) < 0.5
+        cst, cac = st[~is_loss], ac[~is_loss]
+        feats = phi[cst, cac]  # (m, H, d)
+        sigma_inv = ridge_inverse(feats, gam) if algorithm == "log_barrier_sf" else mgr_inverse(feats, gam, tun.mgr_step)
+        theta = epoch_q_estimate(phi, sigma_inv, st[is_loss], ac[is_loss], steps[is_loss], weight=2.0)
+        cum += np.einsum("sai,hi->hsa", phi, theta)
+        if tun.beta > 0:
+            cum -= n * regressed_dilated_bonus(pi, phi, sigma_inv, cst, cac, tun.beta)
+        k += n
+    params = {"eta": eta, "gamma": gam, "beta": float(tun.beta), "epoch": W, "mgr_step": float(tun.mgr_step)}
+    return _finish_run(game, algorithm, exp_l, real_l, checkpoints, None, pi, params)
