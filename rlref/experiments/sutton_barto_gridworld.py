@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from rlref.policy import greedy_policy
 from rlref.reproduce import Context, Report, register
 
 PAPER = "Sutton & Barto (2018), Reinforcement Learning: An Introduction, 2nd ed., Example 3.5 (Fig. 3.2) and Example 3.8 (Fig. 3.5)"
@@ -71,8 +72,8 @@ TIE_TOL = 1e-9
 
 
 def optimal_action_sets(q: np.ndarray, tie_tol: float = TIE_TOL) -> list[str]:
-    """The letters of the actions within ``tie_tol`` of max_a Q(s, a), for each state s."""
-    best = q >= q.max(axis=1, keepdims=True) - tie_tol
+    """The letters of the actions within ``tie_tol`` of max_a Q(s, a) (the greedy set), for each state s."""
+    best = greedy_policy(q, tie_tol=tie_tol) > 0
     return ["".join(ACTION_LETTERS[a] for a in np.flatnonzero(row)) for row in best]
 
 
