@@ -143,6 +143,28 @@ def robust_value_of(lin: LinearMDP, pi: np.ndarray, lam: float, divergence: str)
     return V[:H]
 
 
+def _offline_setup(lin: LinearMDP, states, actions, next_states, beta: float, ridge: float):
+    """Shared by r2pvi and drpvi: checks, the features of the data F[K, d], Λ⁻¹, the penalty β‖φ‖_{Λ⁻¹}, r."""
+    beta_ = check_at_least("beta", beta, 0.0)
+    ridge_ = check_positive("ridge", ridge)
+    phi, _, H = _check_factors(lin)
+    s, a, s2 = (np.asarray(x, dtype=np.int64).ravel() for x in (states, actions, next_states))
+    if s.size == 0:
+        raise ValueError("the dataset is empty: states, actions, next_states have no transitions")
+    if not (s.size == a.size == s2.size):
+        raise ValueError(f"states, actions, next_states must have the same length, got {s.size}, {a.size}, {s2.size}")
+    S, A, d = phi.shape
+    for name, x, n in (("states", s, S), ("actions", a, A), ("next_states", s2, S)):
+        bad = np.flatnonzero((x < 0) | (x >= n))
+        if bad.size:
+            raise ValueError(f"{name}[{bad[0]}] = {x[bad[0]]} is out of range [0, {n})")
+    F = phi[s, a]  # [K, d]
+    Lam_inv = np.linalg.inv(F.T @ F + ridge_ * np.eye(d))
+    bonus = beta_ * np.sqrt(np.einsum("sad,de,sae->sa", phi, Lam_inv, phi))
+    r = np.einsum("sad,d->sa", phi, np.asarray(lin.theta))
+    return phi, H, s2, F, Lam_inv, bonus, r
+
+
 def r2pvi(lin: LinearMDP, states: np.ndarray, actions: np.ndarray, next_states: np.ndarray, lam: float, divergence: str,
           beta: float = 0.0, ridge: float = 1.0, num_eta: int = 64) -> RobustPlan:
     """R2PVI (offline, pessimistic): backward induction with the inner problem estimated from data.
@@ -160,21 +182,9 @@ def r2pvi(lin: LinearMDP, states: np.ndarray, actions: np.ndarray, next_states: 
     """
     div = check_choice("divergence", divergence, DIVERGENCES)
     lam_ = check_positive("lam", lam)
-    beta_ = check_at_least("beta", beta, 0.0)
-    ridge_ = check_positive("ridge", ridge)
     check_count("num_eta", num_eta, minimum=2)
-    phi, _, H = _check_factors(lin)
-    s, a, s2 = (np.asarray(x, dtype=np.int64).ravel() for x in (states, actions, next_states))
-    if s.size == 0:
-        raise ValueError("the dataset is empty: states, actions, next_states have no transitions")
-    if not (s.size == a.size == s2.size):
-        raise ValueError(f"states, actions, next_states must have the same length, got {s.size}, {a.size}, {s2.size}")
+    phi, H, s2, F, Lam_inv, bonus, r = _offline_setup(lin, states, actions, next_states, beta, ridge)
     S, A, d = phi.shape
-    F = phi[s, a]  # [K, d]
-    Lam = F.T @ F + ridge_ * np.eye(d)
-    Lam_inv = np.linalg.inv(Lam)
-    bonus = beta_ * np.sqrt(np.einsum("sad,de,sae->sa", phi, Lam_inv, phi))
-    r = np.einsum("sad,d->sa", phi, np.asarray(lin.theta))
 
     def ridge_fit(y: np.ndarray) -> np.ndarray:
         return Lam_inv @ (F.T @ y)
@@ -199,3 +209,113 @@ def r2pvi(lin: LinearMDP, states: np.ndarray, actions: np.ndarray, next_states: 
 
 
 __all__ += ["RobustPlan", "robust_regularized_dp", "robust_value_of", "r2pvi"]
+
+
+# ----------------------------------------------------------------------------- the constrained DRMDP baseline
+CONSTRAINED_DIVERGENCES = ("tv", "kl")
+
+
+def robust_constrained_expectation(v: np.ndarray, mu0: np.ndarray, rho: float, divergence: str) -> np.ndarray | float:
+    """inf_μ { E_μ v : D(μ ‖ μ0) ≤ ρ } (the uncertainty-set inner problem of a constrained DRMDP), D ∈ {"tv", "kl"}.
+
+    Same D as :func:`robust_regularized_expectation` (TV = ½Σ|μ − μ0|, KL = Σ μ log(μ/μ0)). Duals:
+    TV:  max_α E_{μ0}[min(v, α)] − ρ (α − min_s v), concave piecewise linear in α with kinks at the values of v,
+         so the maximum is taken exactly over α ∈ {v(s)} (Liu & Xu 2024, DRPVI's TV dual; derived here: the kinks);
+    KL:  sup_{β>0} −β log E_{μ0} e^{−v/β} − βρ (Hu & Hong 2013), a concave problem in β solved over log β, with its
+         β → 0 limit (the worst state of supp μ0) included.
+    Shapes: v[S], mu0[S] or mu0[d, S] -> float or [d]. Raises ValueError on rho < 0, an unknown divergence,
+    or bad v / mu0 (as robust_regularized_expectation).
+    References: Tang, Liu & Xu (2024), arXiv 2411.18612, Sec. 5 (the DRMDP baselines); Hu & Hong (2013) (KL dual).
+    """
+    from scipy.optimize import minimize_scalar
+
+    div = check_choice("divergence", divergence, CONSTRAINED_DIVERGENCES)
+    rho_ = check_at_least("rho", rho, 0.0)
+    v = as_float_array("v", v, ndim=1)
+    check_finite("v", v)
+    m = as_float_array("mu0", mu0, ndim=(1, 2))
+    if m.shape[-1] != v.shape[0]:
+        raise ValueError(f"mu0 must have last axis of length len(v) = {v.shape[0]}, got shape {m.shape}")
+    check_distribution("mu0", m)
+    rows = np.atleast_2d(m)
+    if div == "tv":
+        alphas = np.unique(v)
+        vals = rows @ np.minimum(v[:, None], alphas[None, :]) - rho_ * (alphas - v.min())[None, :]
+        out = vals.max(axis=1)
+    else:
+        out = np.empty(rows.shape[0])
+        for i, row in enumerate(rows):
+            sup = row > 0
+            vs, ps = v[sup], row[sup]
+            lo, span = vs.min(), float(np.ptp(vs))
+            if span == 0.0 or rho_ == 0.0:
+                out[i] = lo if span == 0.0 else ps @ vs
+                continue
+
+            def neg(t: float, vs=vs, ps=ps, lo=lo) -> float:
+                b = np.exp(t)
+                return -(lo - b * np.log(ps @ np.exp(-(vs - lo) / b)) - b * rho_)
+
+            res = minimize_scalar(neg, bounds=(np.log(span) - 20.0, np.log(span) + 20.0), method="bounded",
+                                  options={"xatol": 1e-12, "maxiter": 2000})
+            out[i] = max(-res.fun, lo)
+    out = np.asarray(out, dtype=np.float64)
+    return float(out[0]) if m.ndim == 1 else out
+
+
+def robust_constrained_dp(lin: LinearMDP, rho: float, divergence: str) -> RobustPlan:
+    """Exact backward induction of the d-rectangular constrained DRMDP: Q_h = r + Σ_i φ_i inf_{D(μ‖μ⁰_i) ≤ ρ} E_μ V_{h+1}.
+
+    References: Tang, Liu & Xu (2024), arXiv 2411.18612, Sec. 2 (the d-rectangular DRMDP it is compared with).
+    """
+    phi, mu, H = _check_factors(lin)
+    S, A, _ = phi.shape
+    r = np.einsum("sad,d->sa", phi, np.asarray(lin.theta))
+    V = np.zeros((H + 1, S))
+    Q = np.zeros((H, S, A))
+    for h in range(H - 1, -1, -1):
+        Q[h] = r + phi @ robust_constrained_expectation(V[h + 1], mu, rho, divergence)
+        V[h] = Q[h].max(axis=-1)
+    return RobustPlan(values=V[:H], q=Q, policy=_greedy(Q))
+
+
+def drpvi(lin: LinearMDP, states: np.ndarray, actions: np.ndarray, next_states: np.ndarray, rho: float, divergence: str,
+          beta: float = 0.0, ridge: float = 1.0, num_grid: int = 64) -> RobustPlan:
+    """The constrained-uncertainty-set baseline (offline, pessimistic, linear): as :func:`r2pvi`, but each coordinate's
+    dual has a free scalar that no closed form fixes, so it is maximized over a grid of ``num_grid`` points and every
+    grid point costs one ridge regression of its integrand:
+    TV: α ∈ linspace(min V, max V), ẑ_i = max_α ŵ_i(α) − ρ(α − min V), ŵ(α) = ridge fit of min(V(s'), α);
+    KL: β ∈ geomspace(1e−3, 1e3)·span V, ẑ_i = max_β min V − β log clip(ŵ_i(β)) − βρ, ŵ(β) = ridge fit of e^{−(V(s') − min V)/β}.
+    This per-coordinate scalar search is what makes the DRMDP baselines slower than R2PVI (paper, Sec. 6).
+
+    Raises ValueError as r2pvi, and on rho < 0, num_grid < 2 or a divergence not in ("tv", "kl").
+    References: Tang, Liu & Xu (2024), arXiv 2411.18612, Sec. 6 (DRPVI / DRVI-L baselines); Liu & Xu (2024),
+    arXiv 2403.09621 (DRPVI); derived here: the grids.
+    """
+    div = check_choice("divergence", divergence, CONSTRAINED_DIVERGENCES)
+    rho_ = check_at_least("rho", rho, 0.0)
+    check_count("num_grid", num_grid, minimum=2)
+    phi, H, s2, F, Lam_inv, bonus, r = _offline_setup(lin, states, actions, next_states, beta, ridge)
+    S, A, _ = phi.shape
+    V = np.zeros((H + 1, S))
+    Q = np.zeros((H, S, A))
+    for h in range(H - 1, -1, -1):
+        v = V[h + 1]
+        lo, span = float(v.min()), float(np.ptp(v))
+        if span == 0.0:
+            z = Lam_inv @ (F.T @ v[s2])
+        elif div == "tv":
+            alphas = np.linspace(lo, float(v.max()), num_grid)
+            W = Lam_inv @ (F.T @ np.minimum(v[s2][:, None], alphas[None, :]))
+            z = np.max(W - rho_ * (alphas - lo)[None, :], axis=1)
+        else:
+            betas = np.geomspace(1e-3, 1e3, num_grid) * span
+            W = Lam_inv @ (F.T @ np.exp(-(v[s2][:, None] - lo) / betas[None, :]))
+            W = np.clip(W, np.exp(-span / betas)[None, :], 1.0)
+            z = np.max(lo - betas[None, :] * np.log(W) - rho_ * betas[None, :], axis=1)
+        Q[h] = np.clip(r + phi @ z - bonus, 0.0, H - h)
+        V[h] = Q[h].max(axis=-1)
+    return RobustPlan(values=V[:H], q=Q, policy=_greedy(Q))
+
+
+__all__ += ["CONSTRAINED_DIVERGENCES", "robust_constrained_expectation", "robust_constrained_dp", "drpvi"]
