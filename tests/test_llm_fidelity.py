@@ -465,3 +465,26 @@ def test_beer_bound_holds_for_bellman_consistent_linear_critics_and_the_release_
     cos = 1.0 / nn_
     assert critic.beer_regularizer(f, fn, r, w, gamma=0.99, beta=2.0).item() == pytest.approx(2.0 * max(0.0, cos - want), abs=1e-12)
     assert cos > want  # this pair violates the bound: the regularizer is active
+
+
+# ----------------------------------------------------------------------------- HAPO
+def test_hapo_length_reward_matches_the_release_function():
+    """The release's compute_len_reward(history_len, seq_len, is_corr) restated: cos(L/h·π/2) for
+    L < 2h else −1; correct -> max(−0.7, ·), incorrect -> min(0, ·); no history -> 0."""
+    from rlref.llm import length
+
+    def release(h, n, corr):
+        if h is None:
+            return 0.0
+        r = math.cos(n / h * math.pi / 2) if n < 2 * h else -1.0
+        return max(-0.7, r) if corr else min(0.0, r)
+
+    hapo = length.HistoryAwareReward(weight=1.0)
+    lens = [50.0, 100.0, 150.0, 170.0, 250.0, 400.0]
+    for corr in (True, False):
+        c = torch.tensor([corr] * len(lens))
+        assert hapo.length_reward("q", _t(lens), c).tolist() == [0.0] * len(lens)
+    hapo.update("q", _t([100.0]), torch.tensor([True]))
+    for corr in (True, False):
+        got = hapo.length_reward("q", _t(lens), torch.tensor([corr] * len(lens))).tolist()
+        assert got == pytest.approx([release(100.0, n, corr) for n in lens], abs=1e-12)

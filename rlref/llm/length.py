@@ -254,19 +254,26 @@ class HistoryAwareReward:
 
     State: h_q = minimum length of a correct response seen so far for prompt q (None until one is).
     f(L, h) = cos(min(π/2 · L/h, π)) ∈ [−1, 1] (1 at L = 0, 0 at L = h, −1 for L ≥ 2h).
-    Length reward: correct -> f; incorrect -> min(f, 0) (short wrong answers are not punished);
-    no history yet -> 0. Total reward = 1[correct] + w · length reward. After scoring a step,
-    ``update`` lowers h_q to the shortest correct length of that step.
+    Length reward: correct -> max(f, ``correct_floor``) (the authors' release floors it at −0.7 so that
+    any correct response keeps a higher total reward than any incorrect one); incorrect -> min(f, 0)
+    (short wrong answers are not punished); no history yet -> 0. Total reward = 1[correct] + w · length
+    reward. After scoring a step, ``update`` lowers h_q to the shortest correct length of that step.
+    ``correct_floor=None`` removes the floor (the paper's eq. (4) as first implemented here).
 
-    References: Huang et al. (2025), "HAPO: Training Language Models to Reason Concisely via
-    History-Aware Policy Optimization", Sec. 3, eqs. (2)-(4).
+    References: Huang, Zhang, Cardie (2025), "HAPO: Training Language Models to Reason Concisely via
+    History-Aware Policy Optimization" (arXiv 2505.11225), Sec. 3, eqs. (2)-(4); the authors' release,
+    ``utils.compute_len_reward`` (cosine form, the −0.7 floor for correct responses, ``mode="min"``
+    history), read through the code index.
     """
 
     weight: float = 1.0
     history: dict[object, float] = field(default_factory=dict)
+    correct_floor: float | None = -0.7
 
     def __post_init__(self) -> None:
         check_nonnegative_scalar("weight", self.weight)
+        if self.correct_floor is not None and not -1.0 <= float(self.correct_floor) <= 0.0:
+            raise ValueError(f"correct_floor must lie in [-1, 0] (or be None), got {self.correct_floor!r}")
 
     def length_reward(self, prompt_id: object, lengths: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
         """Length reward for one prompt's responses (lengths[G], correct[G]) against the stored history."""
@@ -278,7 +285,8 @@ class HistoryAwareReward:
         if h is None:
             return torch.zeros_like(ln)
         f = torch.cos(torch.clamp(0.5 * math.pi * ln / h, max=math.pi))
-        return torch.where(c, f, torch.clamp(f, max=0.0))
+        fc = f if self.correct_floor is None else torch.clamp(f, min=float(self.correct_floor))
+        return torch.where(c, fc, torch.clamp(f, max=0.0))
 
     def __call__(self, prompt_id: object, lengths: torch.Tensor, correct: torch.Tensor, *, update: bool = True) -> torch.Tensor:
         """Total reward 1[correct] + w·length_reward, then (by default) update the history."""
