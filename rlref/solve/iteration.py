@@ -161,8 +161,7 @@ def iterate(
                 break
         v = tv
         if m > 1:
-            pi, c = backup.improvement(q)
-            P_pi = mdp.policy_transition(pi)
+            P_pi, c = backup.improvement(q)
             for _ in range(m - 1):
                 v = c + gamma * (P_pi @ v)
     policy = backup.policy(q)
