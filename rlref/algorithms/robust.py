@@ -187,7 +187,7 @@ def r2pvi(lin: LinearMDP, states: np.ndarray, actions: np.ndarray, next_states: 
     S, A, d = phi.shape
 
     def ridge_fit(y: np.ndarray) -> np.ndarray:
-        return Lam_inv @ (F.T @ y)
+        return Lam_inv @ (y @ F)
 
     V = np.zeros((H + 1, S))
     Q = np.zeros((H, S, A))
@@ -202,7 +202,7 @@ def r2pvi(lin: LinearMDP, states: np.ndarray, actions: np.ndarray, next_states: 
             etas = np.linspace(v.min(), v.max(), num_eta)
             u = v[s2][:, None] - etas[None, :]
             psi = np.where(u <= 2 * lam_, u - u**2 / (4 * lam_), lam_)
-            z = np.max(etas[None, :] + Lam_inv @ (F.T @ psi), axis=1)
+            z = np.max(etas[:, None] + (psi.T @ F) @ Lam_inv.T, axis=0)
         Q[h] = np.clip(r + phi @ z - bonus, 0.0, H - h)
         V[h] = Q[h].max(axis=-1)
     return RobustPlan(values=V[:H], q=Q, policy=_greedy(Q))
@@ -303,14 +303,14 @@ def drpvi(lin: LinearMDP, states: np.ndarray, actions: np.ndarray, next_states: 
         v = V[h + 1]
         lo, span = float(v.min()), float(np.ptp(v))
         if span == 0.0:
-            z = Lam_inv @ (F.T @ v[s2])
+            z = Lam_inv @ (v[s2] @ F)
         elif div == "tv":
             alphas = np.linspace(lo, float(v.max()), num_grid)
-            W = Lam_inv @ (F.T @ np.minimum(v[s2][:, None], alphas[None, :]))
+            W = Lam_inv @ (np.minimum(v[s2][:, None], alphas[None, :]).T @ F).T
             z = np.max(W - rho_ * (alphas - lo)[None, :], axis=1)
         else:
             betas = np.geomspace(1e-3, 1e3, num_grid) * span
-            W = Lam_inv @ (F.T @ np.exp(-(v[s2][:, None] - lo) / betas[None, :]))
+            W = Lam_inv @ (np.exp(-(v[s2][:, None] - lo) / betas[None, :]).T @ F).T
             W = np.clip(W, np.exp(-span / betas)[None, :], 1.0)
             z = np.max(lo - betas[None, :] * np.log(W) - rho_ * betas[None, :], axis=1)
         Q[h] = np.clip(r + phi @ z - bonus, 0.0, H - h)
