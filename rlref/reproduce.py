@@ -619,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in known:
             print(_describe(name) if args.long else name)
         return 0
-    todo = args.name or known
+    todo = list(dict.fromkeys(args.name)) or known  # a name given twice runs once (one output file)
     unknown = [n for n in todo if n not in known]
     if unknown:
         p.error(f"unknown reproduction(s): {', '.join(unknown)}\nknown reproductions:\n  " + "\n  ".join(known))
