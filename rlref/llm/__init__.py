@@ -23,6 +23,7 @@ One module per family of seed-paper objectives (a paper's code is in one place):
 * :mod:`rlref.llm.agents`      — multi-turn agents: IGPO, EMPG, duration-aware updates.
 * :mod:`rlref.llm.composite`   — checklist and composite rewards for long-form generation: ACE-RL, LongWriter-Zero.
 * :mod:`rlref.llm.critic`      — value-network regularizers: BEER.
+* :mod:`rlref.llm.diffusion`   — RL for masked-diffusion LMs: the ELBO objective and BGPO's linear bound.
 
 And :mod:`rlref.llm.tokentree`, the token-tree bridge to the exact tabular optima.
 """
@@ -45,6 +46,7 @@ __all__ = [
     "agents",
     "composite",
     "critic",
+    "diffusion",
     "tokentree",
 ]
 

@@ -4,7 +4,7 @@ Papers (titles from the seed list):
 
 * Wang et al. (2025), "Information Gain-based Policy Optimization: A Simple and Effective Approach
   for Multi-Turn LLM Agents" (IGPO) — :func:`igpo_turn_rewards`, :func:`igpo_advantages`.
-* Liu et al. (2025), "Harnessing Uncertainty: Entropy-Modulated Policy Gradients for Long-Horizon
+* Wang, Liu, Fu et al. (2025), "Harnessing Uncertainty: Entropy-Modulated Policy Gradients for Long-Horizon
   LLM Agents" (EMPG) — :func:`empg_modulate`.
 * Yang et al. (2025), "Reinforcement Learning for Machine Learning Engineering Agents" — the
   duration-aware update (:func:`duration_aware_weights`).
@@ -125,7 +125,7 @@ def empg_modulate(
     Shapes: advantages[B] (trajectory advantage) or [B, T], step_entropy[B, T] (mean token entropy
     of each step), step_mask[B, T] -> [B, T].
 
-    References: Liu et al. (2025), "Harnessing Uncertainty: Entropy-Modulated Policy Gradients for
+    References: Wang, Liu, Fu et al. (2025, arXiv 2509.09265), "Harnessing Uncertainty: Entropy-Modulated Policy Gradients for
     Long-Horizon LLM Agents", eqs. (10)-(12).
     """
     kk = check_nonnegative_scalar("k", k)
