@@ -8,6 +8,8 @@ Papers (titles from the seed list):
   LLM Agents" (EMPG) — :func:`empg_modulate`.
 * Yang et al. (2025), "Reinforcement Learning for Machine Learning Engineering Agents" — the
   duration-aware update (:func:`duration_aware_weights`).
+* "Scaling LLM Multi-turn RL with End-to-end Summarization-based Context Management" (SUPO) —
+  :func:`supo_segment_advantages` (policy gradient over summarization-truncated trajectories).
 
 Group normalization comes from :func:`rlref.llm.advantages.grpo`.
 """
@@ -32,7 +34,7 @@ from rlref.llm._checks import (
 from rlref.llm._ops import masked_mean
 from rlref.llm.advantages import grpo
 
-__all__ = ["igpo_turn_rewards", "igpo_advantages", "empg_modulate", "duration_aware_weights"]
+__all__ = ["igpo_turn_rewards", "igpo_advantages", "empg_modulate", "duration_aware_weights", "supo_segment_advantages"]
 
 
 def igpo_turn_rewards(answer_logps: torch.Tensor, outcome: torch.Tensor, turn_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -181,3 +183,36 @@ def duration_aware_weights(advantages: torch.Tensor, durations: torch.Tensor, ma
     out = a * dv / masked_mean(dv, m)
     return torch.where(m, out, torch.zeros_like(out))
 
+
+
+def supo_segment_advantages(trajectory_rewards: torch.Tensor, segment_trajectory: torch.Tensor, mask: torch.Tensor | None = None, *,
+                            eps: float = 1e-6) -> torch.Tensor:
+    """SUPO's advantages for summarization-truncated trajectories: every segment shares its trajectory's.
+
+    With summarization-based context management a trajectory τ is a sequence of segments: each
+    working context ends with an LLM-written summary that replaces the history, and the next segment
+    is generated from (prompt, summary) only. Because each segment's context is a deterministic
+    function of the tokens before it, log p_θ(τ) = Σ_k log p_θ(segment_k | context_k), so
+    ∇E[R] = E[R(τ) Σ_k ∇log p_θ(segment_k | context_k)]: each segment is trained as an ordinary
+    sequence (its tool calls *and* its summary tokens are actions) with the trajectory's advantage —
+    here GRPO's group-normalized trajectory reward. Feed the segments as rows to ``ppo_clip`` with
+    these advantages.
+
+    Shapes: trajectory_rewards[B, G] (G trajectories per prompt), segment_trajectory[S] (int: the flat
+    trajectory index b·G + g of each segment), mask[B, G] -> advantages[S].
+
+    References: "Scaling LLM Multi-turn RL with End-to-end Summarization-based Context Management"
+    (SUPO, 2025), Sec. 3 (the policy-gradient representation over summarized segments); the
+    decomposition is restated (derived) here from the abstract.
+    """
+    a = grpo(trajectory_rewards, mask, eps=eps)
+    flat = a.reshape(-1)
+    idx = segment_trajectory
+    if not isinstance(idx, torch.Tensor) or idx.ndim != 1 or torch.is_floating_point(idx) or idx.dtype == torch.bool:
+        raise ValueError(f"segment_trajectory must be a 1-D integer tensor of trajectory indices, got {idx!r}")
+    if not is_meta(idx):
+        bad = (idx < 0) | (idx >= flat.shape[0])
+        if bool(bad.any()):
+            j = first_index(bad)[0]
+            raise ValueError(f"segment_trajectory must lie in [0, {flat.shape[0]}); segment_trajectory[{j}] = {int(idx[j])}")
+    return flat[idx.long()]
