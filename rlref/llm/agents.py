@@ -87,7 +87,12 @@ def igpo_advantages(
 
     Shapes: turn_rewards[B, G, K], turn_mask[B, G, K] -> [B, G, K].
 
-    References: Wang et al. (2025), "Information Gain-based Policy Optimization", Sec. 3.3.
+    References: Wang et al. (2025), "Information Gain-based Policy Optimization" (arXiv 2510.14967),
+    Sec. 3.3 (the form above: group z-score of all turn rewards, then discounted sums). The authors'
+    release (github.com/GuoqingWang1/IGPO @ bff163b, verl/trainer/ppo/core_algos.py
+    ``compute_grpo_outcome_advantage``) differs: it places the turn rewards on tokens, takes per-token
+    returns (γ = 1) and subtracts the group mean at each token position, without std normalization;
+    the paper's form is kept here.
     """
     g_ = check_probability("gamma", gamma)
     e = check_nonnegative_scalar("eps", eps)
