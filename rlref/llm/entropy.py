@@ -402,7 +402,9 @@ def t1_loss(logp: torch.Tensor, anchor_logp: torch.Tensor, entropy: torch.Tensor
     Shapes: logp[B, T], anchor_logp[B, T], entropy[B, T], mask[B, T] -> scalar.
 
     References: Hou et al. (2025), "Advancing Language Model Reasoning through Reinforcement
-    Learning and Inference Scaling" (T1), Sec. 3.2 (entropy bonus, dynamic anchor).
+    Learning and Inference Scaling" (T1, arXiv 2501.11651), Sec. 3.2 (entropy bonus, dynamic anchor).
+    The k3 estimator and the loss-form sum are derived here: the authors' repository (THUDM/T1) holds
+    no RL training code to check them against.
     """
     kl = kl_loss(logp, anchor_logp, mask, beta=beta, estimator="k3", aggregation=aggregation)
     return kl + entropy_bonus(entropy, mask, coef=entropy_coef, aggregation=aggregation)
