@@ -11,8 +11,9 @@ iteration with inexact, warm-started Krylov evaluation: GMRES, chosen by measure
 docs/benchmarks.md; exact dense LU for small S), "lp" (HiGHS value LP), and "auto". A finite
 horizon is always solved exactly by backward induction.
 
-"auto" rule (measured on the benchmark instances): small problems (S ≤ 2000) → exact PI (a dense
-solve is cheapest); otherwise a 10-sweep span-VI probe estimates the span contraction rate ρ
+"auto" rule (measured on the benchmark instances): small problems (S ≤ 2000) → span-certified
+modified PI (m = 20; exact PI needs ~S iterations on chains such as RiverSwim); otherwise a
+10-sweep span-VI probe estimates the span contraction rate ρ
 (≪ γ on fast-mixing chains such as Garnet MDPs) and predicts the sweeps to ε; if that is ≤ 300 the
 probe continues as span VI, otherwise (slow mixing: gridworlds, chains) it switches to Krylov PI
 warm-started from the probe. The result's ``reason`` records the numbers behind the choice.
@@ -215,8 +216,11 @@ def optimal(
         return _planning_result(mdp, out, "lp", "requested; HiGHS value LP, polished and certified by span-VI sweeps")
     # auto
     if S <= _SMALL_S:
-        return _krylov_pi(mdp, v, eps, max_iter, tie_tol, evaluator, f"auto: S={S} <= {_SMALL_S}, exact policy iteration (dense solve)"
-                          if not mdp.is_sparse else f"auto: S={S} <= {_SMALL_S}, policy iteration", strict)
+        out = iterate(mdp, backup, v, epsilon=eps, max_iter=min(max_iter, 5000), m=int(m), bounds="span", strict=False, method="mpi")
+        if out.converged:
+            return _planning_result(mdp, out, "mpi", f"auto: S={S} <= {_SMALL_S}: span-certified modified PI (m={int(m)})")
+        return _krylov_pi(mdp, out.values, eps, max_iter, tie_tol, evaluator,
+                          f"auto: S={S} <= {_SMALL_S}, modified PI not certified in 5000 iterations: policy iteration", strict)
     k_g = gamma / (1.0 - gamma)
     probe = iterate(mdp, backup, v, epsilon=eps, max_iter=_PROBE_SWEEPS, bounds="span", strict=False, method="vi")
     if probe.converged:
