@@ -191,13 +191,15 @@ def sample_trajectories(mdp: TabularMDP, pi: np.ndarray, num_episodes: int, rng:
     return _rollout(P, pi, mdp.mu0, N, rng)
 
 
-def _rollout(P: np.ndarray, pi: np.ndarray, mu0: np.ndarray, N: int, rng: np.random.Generator) -> Trajectories:
+def _rollout(P: np.ndarray, pi: np.ndarray, mu0: np.ndarray, N: int, rng: np.random.Generator,
+             cP: np.ndarray | None = None) -> Trajectories:
+    """Vectorized episodes; ``cP`` = cumsum of P over s' may be passed in (computed once by the explorers)."""
     H, S, A = pi.shape
     states = np.empty((N, H), dtype=np.int64)
     actions = np.empty((N, H), dtype=np.int64)
     s = _cdf_sample(np.broadcast_to(np.cumsum(mu0), (N, S)), rng.random(N))
     cpi = np.cumsum(pi, axis=-1)
-    cP = np.cumsum(P, axis=-1)
+    cP = np.cumsum(P, axis=-1) if cP is None else cP
     for h in range(H):
         states[:, h] = s
         a = _cdf_sample(cpi[h, s], rng.random(N))
@@ -461,8 +463,11 @@ def _tabular_plan(n_sa: np.ndarray, n_sas: np.ndarray, r: np.ndarray, ref: np.nd
     H, S, A = r.shape
     hoeff, l1, klw = confidence_widths(n_sa, H, S, A, delta)
     hoeff, l1, klw = scale * hoeff, scale * l1, scale**2 * klw
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p_hat = np.where(n_sa[..., None] > 0, n_sas / np.maximum(n_sa, 1.0)[..., None], 0.0)
+    inv_n = 1.0 / np.maximum(n_sa, 1.0)  # p̂_h f = (n_h(s, a, ·) · f)/n_h(s, a) (0 where unvisited; never densified)
+
+    def p_hat(h: int, f: np.ndarray) -> np.ndarray:
+        return (n_sas[h] @ f) * inv_n[h]
+
     steps = H - np.arange(H)  # H − h: the value range at stage h
     reg = lam is not None
     uniform = np.full((S, A), 1.0 / A)
@@ -473,7 +478,7 @@ def _tabular_plan(n_sa: np.ndarray, n_sas: np.ndarray, r: np.ndarray, ref: np.nd
     V_up, V_lo_star, V_lo_pi, W = (np.zeros((H + 1, S)) for _ in range(4))
     wmax = np.zeros(H + 1)
     for h in range(H - 1, -1, -1):
-        pv_up = p_hat[h] @ V_up[h + 1]
+        pv_up = p_hat(h, V_up[h + 1])
         q_up = np.minimum(steps[h], r[h] + pv_up + np.where(np.isinf(hoeff[h]), steps[h], hoeff[h]))
         refh = uniform if ref is None else ref[h]
         if reg:
@@ -491,15 +496,15 @@ def _tabular_plan(n_sa: np.ndarray, n_sas: np.ndarray, r: np.ndarray, ref: np.nd
         span_next = (steps[h] - 1) - lo[h + 1]
         unseen = np.isinf(l1[h])  # n_h(s, a) = 0: only the range is known
         l1h = np.where(unseen, 0.0, l1[h])
-        q_lo_pi = np.where(unseen, lo[h + 1], np.maximum(lo[h + 1], r[h] + p_hat[h] @ V_lo_pi[h + 1] - 0.5 * l1h * span_next))
+        q_lo_pi = np.where(unseen, lo[h + 1], np.maximum(lo[h + 1], r[h] + p_hat(h, V_lo_pi[h + 1]) - 0.5 * l1h * span_next))
         V_lo_pi[h] = np.einsum("sa,sa->s", pi_h, q_lo_pi) - lam_kl
         if reg:
             # lower bound on Q* (fixed function V*: Hoeffding) and the quadratic gap bound W
-            q_lo_star = np.maximum(0.0, r[h] + p_hat[h] @ V_lo_star[h + 1] - hoeff[h])
+            q_lo_star = np.maximum(0.0, r[h] + p_hat(h, V_lo_star[h + 1]) - hoeff[h])
             V_lo_star[h] = soft_value_unchecked(q_lo_star, refh, lam)
             g = tilt_gap_bound(pi_h, q_up - q_lo_star, lam)
             wmax[h] = steps[h] + wmax[h + 1]
-            w_next = kl_upper_mean(p_hat[h] @ W[h + 1], klw[h], wmax[h + 1])
+            w_next = kl_upper_mean(p_hat(h, W[h + 1]), klw[h], wmax[h + 1])
             W[h] = np.minimum(wmax[h], g + np.einsum("sa,sa->s", pi_h, w_next))
     return policy, V_up[:H], V_lo_pi[:H], W[0]
 
@@ -510,6 +515,7 @@ def _explore(mdp: TabularMDP, ref: np.ndarray | None, lam: float | None, epsilon
     _check_explorer_args(epsilon, delta, bonus_scale, max_episodes, growth)
     S, A = mdp.num_states, mdp.num_actions
     P = _stage_P(mdp)
+    cP = np.cumsum(P, axis=-1)
     r = _stage_r(mdp)
     _check_rewards(r)
     mu0 = mdp.mu0
@@ -534,12 +540,16 @@ def _explore(mdp: TabularMDP, ref: np.ndarray | None, lam: float | None, epsilon
         if episodes >= max_episodes:
             break
         batch = int(min(max_episodes - episodes, max(1, np.ceil(growth * episodes))))
-        tr = _rollout(P, policy, mu0, batch, rng)
+        tr = _rollout(P, policy, mu0, batch, rng, cP=cP)
         nxt = np.concatenate([tr.states[:, 1:], tr.final_states[:, None]], axis=1)
         hh = np.broadcast_to(np.arange(H), tr.states.shape)
-        flat_sa = (hh * S + tr.states) * A + tr.actions
-        n_sa += np.bincount(flat_sa.ravel(), minlength=H * S * A).reshape(H, S, A)
-        n_sas += np.bincount((flat_sa * S + nxt).ravel(), minlength=H * S * A * S).reshape(H, S, A, S)
+        flat_sa = ((hh * S + tr.states) * A + tr.actions).ravel()
+        if flat_sa.size * 8 < n_sas.size:  # small batch: scatter-add beats a full-length bincount
+            np.add.at(n_sa.reshape(-1), flat_sa, 1.0)
+            np.add.at(n_sas.reshape(-1), flat_sa * S + nxt.ravel(), 1.0)
+        else:
+            n_sa += np.bincount(flat_sa, minlength=H * S * A).reshape(H, S, A)
+            n_sas += np.bincount(flat_sa * S + nxt.ravel(), minlength=H * S * A * S).reshape(H, S, A, S)
         episodes += batch
     return BPIResult(policy=policy, certificate=cert, episodes=episodes, samples=episodes * H, converged=converged,
                      lam=0.0 if lam is None else lam, upper_values=V_up, lower_values=V_lo,
@@ -634,6 +644,7 @@ def linear_regularized_bpi(lin: LinearMDP, pi_ref: np.ndarray | None, lam: float
     phi = np.asarray(lin.phi, dtype=np.float64)
     flat = phi.reshape(S * A, d)
     P = _stage_P(mdp)
+    cP = np.cumsum(P, axis=-1)
     r = _stage_r(mdp)
     _check_rewards(r)
     mu0 = mdp.mu0
@@ -677,7 +688,7 @@ def linear_regularized_bpi(lin: LinearMDP, pi_ref: np.ndarray | None, lam: float
         if episodes >= max_episodes:
             break
         batch = int(min(max_episodes - episodes, max(1, np.ceil(growth * episodes))))
-        tr = _rollout(P, policy, mu0, batch, rng)
+        tr = _rollout(P, policy, mu0, batch, rng, cP=cP)
         nxt = np.concatenate([tr.states[:, 1:], tr.final_states[:, None]], axis=1)
         for h in range(H):
             F = phi[tr.states[:, h], tr.actions[:, h]]  # [batch, d]
