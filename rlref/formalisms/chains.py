@@ -100,7 +100,10 @@ def chain_limit(P: np.ndarray | sp.spmatrix, mu0: np.ndarray) -> ChainLimit:
     if transient.size:
         Q = Pd[np.ix_(transient, transient)]
         rhs = np.stack([Pd[np.ix_(transient, members)].sum(axis=1) for members in bsccs], axis=1)
-        absorb[transient] = np.linalg.solve(np.eye(transient.size) - Q, rhs)
+        x = np.maximum(np.linalg.solve(np.eye(transient.size) - Q, rhs), 0.0)
+        # every run leaves the transient states a.s., so each row is a distribution: renormalizing
+        # removes the O(cond(I − Q)·eps) drift of nearly-absorbing rows (exit rate ε → cond ~ 1/ε)
+        absorb[transient] = x / x.sum(axis=1, keepdims=True)
     reach = mu0 @ absorb
 
     stationary = np.zeros((B, n))

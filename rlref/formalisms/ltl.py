@@ -7,7 +7,8 @@ propositions that label transitions; a policy is scored by J(π) = Pr_π(ξ ⊨ 
 set of propositions true on a transition (s_t, a_t, s_{t+1}); ``labels`` maps each proposition to a
 boolean array over states ``(S,)``, state-actions ``(S, A)`` or transitions ``(S, A, S)``.
 
-Syntax (parsed with pyparsing): propositions are lowercase identifiers; ``true``/``false``; unary
+Syntax (a small recursive-descent parser: pyparsing's infix_notation, tried first, is exponential
+on nested parentheses unless packrat parsing is switched on globally): propositions are lowercase identifiers; ``true``/``false``; unary
 ``!`` (or ``not``), ``X``, ``F``, ``G``; binary ``U`` (right-assoc), ``&``, ``|``, ``->``, in that order of
 precedence. Example: ``"(F s1 & G F a) | (F s2 & F G a)"``.
 
@@ -30,12 +31,12 @@ objective-specification formalisms in RL", arXiv 2310.11840, §2.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import pyparsing as pp
 
 from rlref.formalisms.chains import chain_limit
 from rlref.mdp import TabularMDP
@@ -83,66 +84,107 @@ def _not(f: Formula) -> Formula:
     return Formula("not", (f,))
 
 
-def _build_grammar() -> pp.ParserElement:
-    keywords = {"X", "F", "G", "U", "true", "false", "not"}
-    ident = pp.Regex(r"[a-z_][a-z0-9_]*")
-    ident.set_parse_action(lambda t: Formula("true") if t[0] == "true" else Formula("false") if t[0] == "false" else Formula("prop", name=t[0]))
-    ident.add_condition(lambda t: t[0] not in keywords - {"true", "false"})
-    unary = pp.one_of("! X F G") | pp.Keyword("not")
-    binary_u = pp.Keyword("U")
+_TOKEN = re.compile(r"\s*(->|[()!&|]|[A-Za-z_][A-Za-z0-9_]*|\S)")
+_UNARY = {"!", "not", "X", "F", "G"}
 
-    def _un(t):
-        toks = t[0]
-        f = toks[-1]
-        for op in reversed(toks[:-1]):
-            f = _not(f) if op in ("!", "not") else Formula(op, (f,))
+
+def _tokenize(text: str) -> list[tuple[str, int]]:
+    out, pos = [], 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None or not m.group(1):
+            break
+        out.append((m.group(1), m.start(1)))
+        pos = m.end()
+    return out
+
+
+class _Parser:
+    """Recursive descent, precedence (low to high): ->, |, &, U, unary (!, X, F, G)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.toks = _tokenize(text)
+        self.i = 0
+
+    def _fail(self, msg: str) -> ValueError:
+        col = self.toks[self.i][1] + 1 if self.i < len(self.toks) else len(self.text) + 1
+        return ValueError(f"LTL formula {self.text!r} does not parse at column {col}: {msg}")
+
+    def peek(self) -> str | None:
+        return self.toks[self.i][0] if self.i < len(self.toks) else None
+
+    def take(self) -> str:
+        tok = self.peek()
+        if tok is None:
+            raise self._fail("unexpected end of formula")
+        self.i += 1
+        return tok
+
+    def parse(self) -> Formula:
+        f = self.implies()
+        if self.peek() is not None:
+            raise self._fail(f"unexpected {self.peek()!r}")
         return f
 
-    def _bin(op):
-        def action(t):
-            toks = t[0]
-            # right-assoc for U and ->, left for & and |
-            items = toks[0::2]
-            if op in ("U", "->"):
-                f = items[-1]
-                for g in reversed(items[:-1]):
-                    f = Formula("U", (g, f)) if op == "U" else Formula("or", (_not(g), f))
-                return f
-            f = items[0]
-            for g in items[1:]:
-                f = Formula("and" if op == "&" else "or", (f, g))
+    def implies(self) -> Formula:
+        f = self.disj()
+        if self.peek() == "->":
+            self.take()
+            return Formula("or", (_not(f), self.implies()))
+        return f
+
+    def disj(self) -> Formula:
+        f = self.conj()
+        while self.peek() == "|":
+            self.take()
+            f = Formula("or", (f, self.conj()))
+        return f
+
+    def conj(self) -> Formula:
+        f = self.until()
+        while self.peek() == "&":
+            self.take()
+            f = Formula("and", (f, self.until()))
+        return f
+
+    def until(self) -> Formula:
+        f = self.unary()
+        if self.peek() == "U":
+            self.take()
+            return Formula("U", (f, self.until()))
+        return f
+
+    def unary(self) -> Formula:
+        tok = self.peek()
+        if tok in _UNARY:
+            self.take()
+            g = self.unary()
+            return _not(g) if tok in ("!", "not") else Formula(tok, (g,))
+        if tok == "(":
+            self.take()
+            f = self.implies()
+            if self.peek() != ")":
+                raise self._fail("expected ')'")
+            self.take()
             return f
-
-        return action
-
-    return pp.infix_notation(
-        ident,
-        [
-            (unary, 1, pp.OpAssoc.RIGHT, _un),
-            (binary_u, 2, pp.OpAssoc.RIGHT, _bin("U")),
-            (pp.Literal("&"), 2, pp.OpAssoc.LEFT, _bin("&")),
-            (pp.Literal("|"), 2, pp.OpAssoc.LEFT, _bin("|")),
-            (pp.Literal("->"), 2, pp.OpAssoc.RIGHT, _bin("->")),
-        ],
-    )
-
-
-_GRAMMAR = _build_grammar()
+        if tok is None:
+            raise self._fail("unexpected end of formula")
+        if re.fullmatch(r"[a-z_][a-z0-9_]*", tok):
+            self.take()
+            return TRUE if tok == "true" else FALSE if tok == "false" else Formula("prop", name=tok)
+        raise self._fail(f"unexpected {tok!r} (propositions are lowercase identifiers)")
 
 
 @lru_cache(maxsize=512)
 def parse_ltl(text: str) -> Formula:
     """Parse an LTL formula (syntax in the module docstring).
 
-    Raises ValueError naming the position and the offending text if it does not parse.
+    Raises ValueError naming the column and the offending token if it does not parse.
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"formula must be a non-empty string, got {text!r}")
-    try:
-        res = _GRAMMAR.parse_string(text, parse_all=True)
-    except pp.ParseBaseException as exc:
-        raise ValueError(f"LTL formula {text!r} does not parse at column {exc.col}: {exc.msg}") from None
-    return res[0]
+    return _Parser(text).parse()
 
 
 def _as_formula(phi: str | Formula) -> Formula:
