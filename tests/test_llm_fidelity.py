@@ -345,7 +345,7 @@ def test_kimi_mirror_descent_squared_loss_reaches_the_tilted_reference_on_the_tr
     from rlref.tokentree import TokenTree
 
     rng = np.random.default_rng(0)
-    tree = TokenTree(3, 3, eos=0)
+    tree = TokenTree(3, 2, eos=0)
     pi_old = tree.random_policy(rng, concentration=3.0)
     p_old = tree.sequence_distribution(pi_old)
     r = rng.normal(size=tree.num_sequences)
