@@ -617,3 +617,32 @@ def test_supo_segment_policy_gradient_is_the_exact_gradient_on_a_summarizing_tok
     a = agents.supo_segment_advantages(rg, torch.tensor([0, 0, 1, 2, 3, 3]))
     from rlref.llm.advantages import grpo
     torch.testing.assert_close(a, grpo(rg)[0][torch.tensor([0, 0, 1, 2, 3, 3])])
+
+
+# ----------------------------------------------------------------------------- GUI-G1
+def test_gui_g1_release_loss_is_ppo_clip_with_rate_scaled_dr_grpo_advantages_and_a_constant_normalizer():
+    """GUI-G1's compute_loss (Yuqi-Zhou/GUI-G1 @ e581fe9) restated: advantages r − mean_g (no std),
+    per-token −min(ρA, clip(ρ)A), summed over each response, times the sample's rate, divided by 64,
+    mean over responses."""
+    from rlref.llm.advantages import dr_grpo
+
+    g = torch.Generator().manual_seed(17)
+    G, T = 4, 5
+    r = _t([[1.0, 0.0, 1.0, 0.5]])
+    rate = _t([1.5, 0.5, 2.0, 1.0])
+    lp = torch.randn(G, T, generator=g, dtype=torch.float64) * 0.1 - 1.0
+    old = lp + 0.2 * torch.randn(G, T, generator=g, dtype=torch.float64)
+    m = torch.ones(G, T, dtype=torch.bool)
+    m[1, 3:] = False
+    adv = (r - r.mean(dim=1, keepdim=True))[0]
+    total = 0.0
+    for i in range(G):
+        s = 0.0
+        for t in range(T):
+            if m[i, t]:
+                rho = math.exp(float(lp[i, t] - old[i, t]))
+                s += -min(rho * float(adv[i]), min(max(rho, 0.8), 1.2) * float(adv[i]))
+        total += s * float(rate[i]) / 64
+    want = total / G
+    got = L.ppo_clip(lp, old, dr_grpo(r)[0] * rate, m, aggregation="constant", constant=64).loss
+    assert got.item() == pytest.approx(want, abs=1e-12)

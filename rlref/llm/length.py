@@ -706,14 +706,19 @@ def gui_g1_difficulty_weights(difficulty: torch.Tensor, *, alpha: float = 1.0) -
     """GUI-G1's difficulty-aware scaling of per-sample advantages.
 
     w_i = d_i^α / mean_j d_j^α  (batch mean 1), to multiply advantages so that hard samples (large d,
-    e.g. a small relative target box) are not under-optimized; GUI-G1 pairs it with a constant
-    length normalizer (``aggregation="constant"``) instead of GRPO's 1/|o|. The mean-1
-    normalization is derived here.
+    e.g. a small relative target box) are not under-optimized. The mean-1 normalization and the power
+    α are derived here. The authors' release multiplies each response's token-summed clipped loss by a
+    per-sample weight read from the data (``rate``), with Dr. GRPO advantages (r − mean_g, no std) and
+    a constant normalizer 64 instead of 1/|o|; because the clipped loss is positively homogeneous in A,
+    that is exactly ``ppo_clip(logp, old_logp, dr_grpo(r) * rate, mask, aggregation="constant",
+    constant=64)`` (tested).
 
     Shapes: difficulty[B] (> 0) -> [B].
 
     References: Zhou et al. (2025), "GUI-G1: Understanding R1-Zero-Like Training for Visual Grounding
-    in GUI Agents", Sec. 4.3 (policy update: length normalization and difficulty-aware scaling).
+    in GUI Agents" (arXiv 2505.15810), Sec. 4.3 (policy update: length normalization and
+    difficulty-aware scaling); release github.com/Yuqi-Zhou/GUI-G1 @ e581fe9,
+    src/open-r1-multimodal/src/open_r1/trainer/grpo_trainer.py (``compute_loss``: ``rates``, ``/ 64``).
     """
     d = check_positive_tensor("difficulty", check_float_tensor("difficulty", difficulty, ndim=1))
     if d.numel() == 0:
