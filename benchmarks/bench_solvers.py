@@ -151,11 +151,15 @@ def run_instance(label: str, build, plan: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="S = 1e4 instances only")
+    ap.add_argument("--pymdptoolbox", action="store_true", help="also run pymdptoolbox VI (Garnet S = 1e4, γ = 0.9; slow constructor)")
     ap.add_argument("--out", default=str(HERE / "results" / "solvers.json"))
     args = ap.parse_args(argv)
     import quantecon
 
-    results = [run_instance(label, build, plan) for label, build, plan in instances(args.quick)]
+    plans = instances(args.quick)
+    if not args.pymdptoolbox:
+        plans = [(label, build, {**plan, "pymdptoolbox": False}) for label, build, plan in plans]
+    results = [run_instance(label, build, plan) for label, build, plan in plans]
     meta = {"python": sys.version.split()[0], "platform": platform.platform(), "numpy": np.__version__,
             "quantecon": quantecon.__version__, "epsilon": EPS, "peak_rss_mib": _rss_mib()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
