@@ -646,3 +646,10 @@ def test_gui_g1_release_loss_is_ppo_clip_with_rate_scaled_dr_grpo_advantages_and
     want = total / G
     got = L.ppo_clip(lp, old, dr_grpo(r)[0] * rate, m, aggregation="constant", constant=64).loss
     assert got.item() == pytest.approx(want, abs=1e-12)
+
+
+def test_aepo_temperature_switch_matches_the_release_at_the_boundary():
+    """The release: entropy <= entropy_base -> T_high (1.2), else T_low (0.8)."""
+    assert E.aepo_temperature(0.5, 0.5) == 1.2
+    assert E.aepo_temperature(0.49, 0.5) == 1.2
+    assert E.aepo_temperature(0.51, 0.5) == 0.8

@@ -237,17 +237,18 @@ def epo_phase_weight(step: int, total_steps: int, *, beta_early: float = 1.0, be
 
 
 def aepo_temperature(entropy: float, target: float, *, t_high: float = 1.2, t_low: float = 0.8) -> float:
-    """AEPO's temperature switch: sample the regularization batch at T > 1 when the policy entropy
-    is below the target (pull entropy up), at T < 1 when above (pull it down).
+    """AEPO's temperature switch: sample the regularization batch at T_high when the policy entropy
+    is at or below the target (pull entropy up), at T_low when above (pull it down).
 
-    References: Wang et al. (2025), "Arbitrary Entropy Policy Optimization", Sec. 4 (temperature
-    regulation).
+    References: Wang et al. (2025), "Arbitrary Entropy Policy Optimization" (arXiv 2510.08141), Sec. 4
+    (temperature regulation); release github.com/597358816/AEPO @ b353a05, verl/trainer/ray_trainer.py
+    (``entropy <= entropy_base`` -> ``temperature_high`` = 1.2, else ``temperature_low`` = 0.8).
     """
     th = check_positive_scalar("t_high", t_high)
     tl = check_positive_scalar("t_low", t_low)
     if not tl <= 1.0 <= th:
         raise ValueError(f"need t_low <= 1 <= t_high, got t_low={t_low!r}, t_high={t_high!r}")
-    return th if float(entropy) < float(target) else tl
+    return th if float(entropy) <= float(target) else tl
 
 
 def aepo_loss(logp_temp_samples: torch.Tensor, mask: torch.Tensor | None = None, *, coef: float,
@@ -261,7 +262,15 @@ def aepo_loss(logp_temp_samples: torch.Tensor, mask: torch.Tensor | None = None,
 
     Shapes: logp_temp_samples[B, T] (log π_θ of the temperature-T samples), mask[B, T] -> scalar.
 
-    References: Wang et al. (2025), "Arbitrary Entropy Policy Optimization", Sec. 4, eq. (8).
+    How the release uses it (597358816/AEPO @ b353a05, ``ray_trainer.py``): responses are sampled at the
+    switched temperature for a quarter of the prompts, only those with advantage > 0.05 are kept
+    (``_select_by_advantage``: the one-sided "REINFORCE as regularization"), their advantage is set to 1,
+    and up to ``reinforce_sample_num`` of them (half as many when the entropy is above the target)
+    replace rows of the ordinary PPO batch — so the weight is the share of such rows rather than a
+    separate coefficient. Pass those selected samples here.
+
+    References: Wang et al. (2025), "Arbitrary Entropy Policy Optimization" (arXiv 2510.08141), Sec. 4,
+    eq. (8); release github.com/597358816/AEPO @ b353a05.
     """
     c = check_positive_scalar("coef", coef)
     return -c * aggregate(logp_temp_samples, mask, aggregation=aggregation)
