@@ -653,3 +653,28 @@ def test_aepo_temperature_switch_matches_the_release_at_the_boundary():
     assert E.aepo_temperature(0.5, 0.5) == 1.2
     assert E.aepo_temperature(0.49, 0.5) == 1.2
     assert E.aepo_temperature(0.51, 0.5) == 0.8
+
+
+# ----------------------------------------------------------------------------- EPO
+def test_epo_phase_weight_and_entropy_mask_match_the_release():
+    """_calculate_epoch_based_entropy_weight and generate_entropy_penalty (WujiangXu/EPO @ 5b6fa98) restated."""
+
+    def release_weight(e, K):
+        e = max(0, min(e, K))
+        half = K // 2
+        if e <= half:
+            return 1.0 if half == 0 else 1.0 - 0.2 * (1 - math.exp(-2.0 * e / half))
+        return 0.8 if K - half == 0 else 0.8 * math.exp(-3.0 * (e - half) / (K - half))
+
+    for K in (1, 7, 150):
+        for e in range(K + 1):
+            assert E.epo_phase_weight(e, K) == pytest.approx(release_weight(e, K), abs=1e-15)
+    h = _t([[0.5, 1.0, 1.3], [2.0, 0.1, 0.9]])
+    hist = _t([1.0, 1.0])
+    want_tok = [[0.1 if not (0.8 < x < 1.2) else 0.0 for x in row] for row in h.tolist()]
+    torch.testing.assert_close(E.epo_entropy_mask(h, hist), _t(want_tok))
+    seq = h.mean(1).tolist()  # (0.9333, 1.0): both inside (0.8, 1.2)
+    want_seq = [[0.0 if 0.8 < s < 1.2 else 0.1] * 3 for s in seq]
+    torch.testing.assert_close(E.epo_entropy_mask(h, hist, mode="seq"), _t(want_seq))
+    z = h.clone().requires_grad_(True)
+    assert not E.epo_entropy_mask(z, hist).requires_grad  # the released penalty carries no gradient

@@ -190,9 +190,9 @@ def test_epo_penalty_and_phase_weight():
     assert L.epo_smoothing_penalty(h, None, history_mean=2.0).item() == 0.0
     assert L.epo_smoothing_penalty(h, None, history_mean=1.0, high=1.5).item() == pytest.approx(0.25)
     assert L.epo_smoothing_penalty(h, None, history_mean=4.0, low=0.75).item() == pytest.approx(1.0)
-    assert L.epo_phase_weight(10, 100) == 1.0
-    assert L.epo_phase_weight(75, 100) == pytest.approx(0.55)
-    assert L.epo_phase_weight(100, 100) == pytest.approx(0.1)
+    # the release's schedule (tested against its formula in test_llm_fidelity.py)
+    assert L.epo_phase_weight(0, 100) == 1.0
+    assert L.epo_phase_weight(50, 100) == pytest.approx(1.0 - 0.2 * (1.0 - math.exp(-2.0)))
 
 
 def test_aepo_hot_samples_raise_entropy():

@@ -52,6 +52,7 @@ __all__ = [
     "siren_loss",
     "SIREN_AGGREGATIONS",
     "epo_smoothing_penalty",
+    "epo_entropy_mask",
     "epo_phase_weight",
     "aepo_temperature",
     "aepo_loss",
@@ -195,16 +196,18 @@ def siren_loss(logits: torch.Tensor, mask: torch.Tensor | None = None, *, coef: 
 
 def epo_smoothing_penalty(entropy: torch.Tensor, mask: torch.Tensor | None, *, history_mean: float, low: float = 0.9,
                           high: float = 1.1) -> torch.Tensor:
-    """EPO's entropy-smoothing regularizer: keep the batch entropy inside a band of its history.
+    """An entropy-smoothing penalty in EPO's spirit: keep the batch entropy inside a band of its history.
 
     H̄ = token-mean entropy of the batch; band [low·H_hist, high·H_hist] around the historical mean
     H_hist; penalty = max(0, H̄ − high·H_hist)² + max(0, low·H_hist − H̄)² (0 inside the band), so
-    the entropy cannot jump abruptly in either direction. The squared-hinge form is derived here.
+    the entropy cannot jump abruptly in either direction. The squared-hinge form is derived here and is
+    *not* the authors' release: there the penalty is the constant mask of :func:`epo_entropy_mask`
+    (0 inside the band, 0.1 outside), whose gradient is zero — it shifts the loss value only.
 
     Shapes: entropy[B, T], mask[B, T] -> scalar (add β_smooth · penalty to the loss).
 
-    References: Xu et al. (2025), "EPO: Entropy-regularized Policy Optimization for LLM Agents RL",
-    Sec. 3.2 (entropy smoothing regularizer).
+    References: Xu et al. (2025), "EPO: Entropy-regularized Policy Optimization for LLM Agents RL"
+    (arXiv 2509.22576), Sec. 3.2 (entropy smoothing regularizer).
     """
     h = check_nonnegative_scalar("history_mean", history_mean)
     lo = check_nonnegative_scalar("low", low)
@@ -215,25 +218,53 @@ def epo_smoothing_penalty(entropy: torch.Tensor, mask: torch.Tensor | None, *, h
     return torch.relu(hbar - hi * h) ** 2 + torch.relu(lo * h - hbar) ** 2
 
 
-def epo_phase_weight(step: int, total_steps: int, *, beta_early: float = 1.0, beta_late: float = 0.1,
-                     switch_fraction: float = 0.5) -> float:
-    """EPO's adaptive phase weighting of the entropy term.
+def epo_entropy_mask(entropy: torch.Tensor, history_mean: torch.Tensor, *, min_ratio: float = 0.8, max_ratio: float = 1.2,
+                     out_range_penalty: float = 0.1, mode: str = "token") -> torch.Tensor:
+    """EPO's entropy-smoothing mask, as released: 0 where the entropy lies strictly inside
+    (min_ratio·H̄_step, max_ratio·H̄_step), ``out_range_penalty`` outside.
 
-    β(k) = β_early for k < switch·K (exploration phase), then decays linearly to β_late at k = K
-    (exploitation phase). The linear decay is derived here.
+    H̄_step is the historical average entropy of the environment step (turn) each sample comes from
+    (``history_mean[b]``). ``mode="token"`` compares each token's entropy, ``"seq"`` the response's mean
+    entropy (broadcast to its tokens). The release subtracts entropy_smooth_coeff · aggregate(mask) from
+    the entropy term, only for steps ≥ max_step // 2; the mask carries no gradient, so that term changes
+    the loss value but not the update (a finding about the release, reported, not "fixed" here).
 
-    References: EPO (2025), Sec. 3.3 (adaptive phase-based weighting).
+    Shapes: entropy[B, T], history_mean[B] -> [B, T] (detached).
+
+    References: EPO release github.com/WujiangXu/EPO @ 5b6fa98, verl/workers/actor/dp_actor.py
+    (``generate_entropy_penalty``; defaults 0.8/1.2/0.1, the example script uses 0.5/1.5).
+    """
+    h = check_float_tensor("entropy", entropy, ndim=2)
+    hm = check_float_tensor("history_mean", history_mean, ndim=1)
+    if hm.shape[0] != h.shape[0]:
+        raise ValueError(f"history_mean must have shape [{h.shape[0]}] (one per sample), got {tuple(hm.shape)}")
+    lo_r = check_nonnegative_scalar("min_ratio", min_ratio)
+    hi_r = check_nonnegative_scalar("max_ratio", max_ratio)
+    pen = check_nonnegative_scalar("out_range_penalty", out_range_penalty)
+    md = check_choice("mode", mode, ("token", "seq"))
+    with torch.no_grad():
+        x = h if md == "token" else h.mean(dim=1, keepdim=True).expand_as(h)
+        ref = hm.to(h.dtype).unsqueeze(1)
+        inside = (x > ref * lo_r) & (x < ref * hi_r)
+        return torch.where(inside, torch.zeros_like(h), torch.full_like(h, pen))
+
+
+def epo_phase_weight(step: int, total_steps: int) -> float:
+    """EPO's adaptive phase weight, as released: a slow exponential decay from 1 to 0.8 over the first
+    half of training, then a fast one from 0.8 toward 0.
+    p = step/(K/2) ≤ 1:  w = 1 − 0.2·(1 − e^{−2p});   afterwards, p = (step − K/2)/(K − K/2):  w = 0.8·e^{−3p}.
+    (K/2 is the integer half, as released; the release applies w to the smoothing mask with K = 150.)
+
+    References: EPO (arXiv 2509.22576), Sec. 3.3 (adaptive phase-based weighting); release
+    github.com/WujiangXu/EPO @ 5b6fa98, verl/workers/actor/dp_actor.py (``_calculate_epoch_based_entropy_weight``).
     """
     if total_steps < 1 or not 0 <= step <= total_steps:
         raise ValueError(f"need 0 <= step <= total_steps and total_steps >= 1, got step={step}, total_steps={total_steps}")
-    be = check_nonnegative_scalar("beta_early", beta_early)
-    bl = check_nonnegative_scalar("beta_late", beta_late)
-    s = check_probability("switch_fraction", switch_fraction)
-    k0 = s * total_steps
-    if step <= k0 or total_steps == k0:
-        return be
-    frac = (step - k0) / (total_steps - k0)
-    return be + frac * (bl - be)
+    half = total_steps // 2
+    if step <= half:
+        return 1.0 if half == 0 else 1.0 - 0.2 * (1.0 - math.exp(-2.0 * step / half))
+    rest = total_steps - half
+    return 0.8 * math.exp(-3.0 * (step - half) / rest)
 
 
 def aepo_temperature(entropy: float, target: float, *, t_high: float = 1.2, t_low: float = 0.8) -> float:
