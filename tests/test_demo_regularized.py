@@ -306,6 +306,14 @@ def test_bad_parameters_raise():
         dr.ucbvi_bpi(TabularMDP(mdp.dense_P()[0], mdp.r[0], gamma=0.9), 0.1, rng=rng)
     with pytest.raises(ValueError, match=r"rewards in \[0, 1\]"):
         dr.ucbvi_bpi(TabularMDP(mdp.dense_P(), 2 * mdp.r, horizon=3, reward_axes="hsa"), 0.1, rng=rng)
+    with pytest.raises(ValueError, match="num_episodes"):
+        dr.sample_trajectories(mdp, np.full((4, 2), 0.5), 0, rng)
+    with pytest.raises(ValueError, match="LinearMDP"):
+        dr.linear_regularized_bpi(mdp, None, 1.0, 0.1, rng=rng)
+    with pytest.raises(ValueError, match="lam"):
+        dr.linear_regularized_bpi(random_linear_mdp(4, 2, 2, horizon=2, seed=0), None, 0.0, 0.1, rng=rng)
+    with pytest.raises(ValueError, match="pi_ref"):
+        dr.regularized_bpi(mdp, np.full((4, 3), 1 / 3), 1.0, 0.1, rng=rng)
     tr = dr.sample_trajectories(mdp, np.full((4, 2), 0.5), 5, rng)
     pairs = dr.PreferencePairs(first=tr, second=tr, first_preferred=np.ones(5, int))
     wrong = TabularMDP(P=mdp.dense_P()[0], R=mdp.r[0], horizon=4)
