@@ -37,8 +37,8 @@ with weights 1/(n(n+1)); see :func:`confidence_widths`. The fast-rate stopping r
 
     V*_λ(s_0) − V^π_λ(s_0) = λ E_π[ Σ_h KL(π_h(·|s_h) ‖ π*_h(·|s_h)) ],   π*_h ∝ π̃_h e^{Q*_h/λ},
 
-and, for two tilts of π̃ with Δ = Q̄ − Q* ∈ [0, G], λ KL(π_Q̄ ‖ π_Q*) ≤ min(G, G²/(8λ))
-(second-order expansion of the log-partition; Popoviciu's variance bound). The gap is therefore
+and, for two tilts of π̃ with 0 ≤ Q̄ − Q* ≤ D, λ KL(π_Q̄ ‖ π_Q*) ≤ min(m, e^{m/λ} π·D²/(2λ), G²/(8λ)),
+m = π·D, G = max D (:func:`tilt_gap_bound`; second-order expansion of the log-partition). The gap is therefore
 quadratic in the width of the confidence interval on Q*, which is what gives Õ(1/ε) rather than
 Õ(1/ε²) for regularized BPI (paper, Thm 5 for UCBVI-Ent+; Tiapkin et al. 2023, Thm 4).
 
