@@ -40,7 +40,7 @@ with weights 1/(n(n+1)); see :func:`confidence_widths`. The fast-rate stopping r
 and, for two tilts of π̃ with 0 ≤ Q̄ − Q* ≤ D, λ KL(π_Q̄ ‖ π_Q*) ≤ min(m, e^{m/λ} π·D²/(2λ), G²/(8λ)),
 m = π·D, G = max D (:func:`tilt_gap_bound`; second-order expansion of the log-partition). The gap is therefore
 quadratic in the width of the confidence interval on Q*, which is what gives Õ(1/ε) rather than
-Õ(1/ε²) for regularized BPI (paper, Thm 5 for UCBVI-Ent+; Tiapkin et al. 2023, Thm 4).
+Õ(1/ε²) for regularized BPI (paper, Thm 5 for UCBVI-Ent+; Tiapkin et al. 2023, UCBVI-Ent).
 
 References: Tiapkin et al. (2024), "Demonstration-Regularized RL", ICLR — BC with logarithmic
 regularization (§3), demonstration-regularized BPI (§4, Thm 5, Cor. 3), RLHF (§5); Tiapkin et al.
