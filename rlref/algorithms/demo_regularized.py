@@ -425,7 +425,8 @@ class BPIResult:
     upper bound on its (regularized, for λ > 0) suboptimality at stopping, valid on the
     confidence event when ``bonus_scale = 1``; ``episodes`` / ``samples`` (= episodes·H) the
     interaction used; ``converged`` whether the stopping rule fired before ``max_episodes``.
-    ``upper_values`` / ``lower_values`` [h, s] are V̄ ≥ V* and V̲^π ≤ V^π at stopping;
+    ``upper_values`` / ``lower_values`` [h, s] are V̄ ≥ V* and V̲^π ≤ V^π at stopping (for
+    :func:`linear_regularized_bpi`, ``lower_values`` is the lower bound V̲* on V* instead);
     ``history_*`` record (episodes, certificate, policy) at every re-planning."""
 
     policy: np.ndarray
