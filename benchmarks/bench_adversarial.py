@@ -4,7 +4,8 @@
 
 Instance: rlref.linear.random_linear_mdp(20, 4, 8, seed=0, horizon=5) with i.i.d. losses of gap 0.3.
 Each learner runs the same K episodes (default_tuning for the policy-optimization learners, M = ⌈√K⌉
-simulator rollouts per episode; O-REPS with its default η). Reported: episodes per second and the
+simulator rollouts per episode; O-REPS with its default η; the simulator-free learners with
+default_simfree_tuning, one policy per epoch of W episodes). Reported: episodes per second and the
 ratio to Algorithm 1 (log-barrier). Set OMP_NUM_THREADS=1 on a shared machine: threaded BLAS on
 tiny matrices is slower than one thread.
 """
@@ -38,6 +39,8 @@ def main() -> None:
         "log_barrier, exact covariance": lambda: adv.log_barrier_po(game, seed=0, check_linear=False, covariance="exact"),
         "oreps full information": lambda: adv.oreps(game, seed=0),
         "oreps bandit": lambda: adv.oreps(game, feedback="bandit", seed=0),
+        "log_barrier_sf (simulator-free Alg. 1)": lambda: adv.simulator_free_po(game, "log_barrier_sf", seed=0, check_linear=False),
+        "mgr_hedge_sf (simulator-free Luo et al.)": lambda: adv.simulator_free_po(game, "mgr_hedge_sf", seed=0, check_linear=False),
     }
     out = {}
     for name, fn in runs.items():
@@ -45,7 +48,7 @@ def main() -> None:
         run = fn()
         sec = time.perf_counter() - t
         out[name] = {"episodes_per_second": K / sec, "seconds": sec, "regret": run.regret}
-        print(f"{name:36s} {K / sec:8.0f} episodes/s   regret {run.regret:8.2f}")
+        print(f"{name:42s} {K / sec:8.0f} episodes/s   regret {run.regret:8.2f}")
     base = out["log_barrier (Alg. 1)"]["episodes_per_second"]
     for v in out.values():
         v["ratio_to_alg1"] = v["episodes_per_second"] / base

@@ -54,7 +54,16 @@ kernel (the infinite-rollout limit of the paper's Monte Carlo estimate, so it co
 calls), and ``covariance="exact"`` replaces the simulated Σ̃ by E_{π_k}[φφᵀ] itself. O-REPS
 (:func:`oreps`) is the tabular known-transition baseline: online mirror descent with the
 unnormalized KL over the occupancy polytope, the projection solved exactly by Newton's method on its
-convex dual (:func:`oreps_projection`). The simulator-free variant (K^{8/9}) is not implemented.
+convex dual (:func:`oreps_projection`).
+
+Simulator-free (:func:`simulator_free_po`; derived here, the paper's §5 could not be retrieved): epochs
+of W episodes with one policy each; a fair coin makes each episode a covariance or a loss episode, so
+the covariance-inverse estimate is independent of the trajectories it multiplies. ``"log_barrier_sf"``
+(Dai et al.'s extension of Algorithm 1, K^{8/9}) uses the plug-in ridge inverse (:func:`ridge_inverse`,
+with a derived second-order bias bound) in place of Matrix Geometric Resampling; ``"mgr_hedge_sf"``
+(the earlier scheme of Luo et al. 2021, K^{14/15}) uses Hedge with MGR (:func:`mgr_inverse`). The
+bonus's next-state term is a ridge regression on the covariance episodes (:func:`regressed_dilated_bonus`),
+so no simulator and no model is used.
 
 Shapes: losses[k, h, s, a], phi[s, a, d], policies[h, s, a], occupancies[h, s, a].
 """
