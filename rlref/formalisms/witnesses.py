@@ -226,7 +226,7 @@ def _line_pairs(family: Callable[[float, float], np.ndarray], ell: Callable[[np.
 
 
 # ----------------------------------------------------------------------------- RRL
-def witness_rrl(samples: int = 200) -> Witness:
+def witness_rrl(samples: int = 200, seed: int = 0) -> Witness:
     """RRL expresses 'the more random the first choice, the better': J = H(π(·|s0)) (entropy bonus,
     R = 0), s0 → one of three absorbing states. Derived here.
 
@@ -270,7 +270,7 @@ def witness_rrl(samples: int = 200) -> Witness:
         "LAR": _lp_cert("LAR", limit_average_realizability(mdp, pols, order), "any reward, limit average"),
         "RM": _lp_cert("RM", lin, "every function of trajectories is linear in pi(.|s0) here"),
         "LTL": _lp_cert("LTL", lin, "every function of trajectories is linear in pi(.|s0) here"),
-        "ONMR": _refuter_cert("ONMR", refuter, _onmr_sampler(mdp), samples, 1,
+        "ONMR": _refuter_cert("ONMR", refuter, _onmr_sampler(mdp), samples, 1 + 1000 * seed,
                               "level line of <R, m> through the uniform first choice: entropy differs, <R, m> equal"),
     }
     return Witness(name="rrl", expresses="RRL", mdp=mdp, spec=spec, policies=pols, policy_names=names, ordering=order,
@@ -317,7 +317,7 @@ def witness_onmr() -> Witness:
 
 
 # ----------------------------------------------------------------------------- RM
-def witness_rm(samples: int = 200) -> Witness:
+def witness_rm(samples: int = 200, seed: int = 0) -> Witness:
     """RM expresses 'start with action 0, then repeat your first action': a deterministic chain
     s0 → s1 → s2 (absorbing); the machine remembers a0, pays 1 for a0 = 0 and 1 (discounted) for
     a1 = a0. Order (0,0) ≻ (0,1) ≻ (1,1) ≻ (1,0). Derived here.
@@ -361,14 +361,14 @@ def witness_rm(samples: int = 200) -> Witness:
         "RRL": _rrl_cert(mdp, pols, order),
         "LAR": _lp_cert("LAR", limit_average_realizability(mdp, pols, order), "any reward, limit average"),
         "LTL": _levels_cert(mdp, pols, order, range(len(pols))),
-        "ONMR": _refuter_cert("ONMR", refuter, _onmr_sampler(mdp), samples, 2, "level lines of <R, m> cut the bilinear target"),
+        "ONMR": _refuter_cert("ONMR", refuter, _onmr_sampler(mdp), samples, 2 + 1000 * seed, "level lines of <R, m> cut the bilinear target"),
     }
     return Witness(name="rm", expresses="RM", mdp=mdp, spec=spec, policies=pols, policy_names=tuple(combos), ordering=order,
                    certificates=certs, refuters={"ONMR": refuter})
 
 
 # ----------------------------------------------------------------------------- LTL
-def witness_ltl(samples: int = 200) -> Witness:
+def witness_ltl(samples: int = 200, seed: int = 0) -> Witness:
     """LTL expresses φ = (F in1 ∧ G F a) ∨ (F in2 ∧ F G a): nature sends s0 to the absorbing s1 or
     s2 (½ each); with x = π(a|s1), y = π(a|s2), Pr(φ) = ½[x > 0] + ½[y = 1]. Derived here.
 
@@ -414,8 +414,9 @@ def witness_ltl(samples: int = 200) -> Witness:
     certs = {
         "RRL": _rrl_cert(mdp, pols, order),
         "LAR": _lp_cert("LAR", limit_average_realizability(mdp, pols, order), "any reward, limit average"),
-        "ONMR": _refuter_cert("ONMR", onmr_refuter, _onmr_sampler(mdp), samples, 3, "level line of <R, m> from (0, 1/2) switches [x > 0] on"),
-        "RM": _refuter_cert("RM", rm_refuter, lambda rng: random_reward_machine(rng, mdp), max(1, samples // 3), 4,
+        "ONMR": _refuter_cert("ONMR", onmr_refuter, _onmr_sampler(mdp), samples, 3 + 1000 * seed,
+                              "level line of <R, m> from (0, 1/2) switches [x > 0] on"),
+        "RM": _refuter_cert("RM", rm_refuter, lambda rng: random_reward_machine(rng, mdp), max(1, samples // 3), 4 + 1000 * seed,
                             "coupling bound |J(pi_eps) - J(pi_0)| <= rm_continuity_bound(eps) -> 0, but the target jumps at x = 0"),
     }
     return Witness(name="ltl", expresses="LTL", mdp=mdp, spec=spec, policies=pols, policy_names=tuple(combos), ordering=order,
@@ -423,7 +424,7 @@ def witness_ltl(samples: int = 200) -> Witness:
 
 
 # ----------------------------------------------------------------------------- LAR
-def witness_lar(samples: int = 200) -> Witness:
+def witness_lar(samples: int = 200, seed: int = 0) -> Witness:
     """LAR expresses 'leave s0 eventually, how soon does not matter, then earn (0, 1, ½) per step
     by action': s0 (action 0 stays, actions 1, 2 move to the absorbing s1). With x = π(leave|s0),
     J = [x > 0] · r(π(s1)). Derived here.
@@ -502,9 +503,9 @@ def witness_lar(samples: int = 200) -> Witness:
     certs = {
         "LTL": _levels_cert(mdp, pols, order, det_idx),
         "RRL": _rrl_cert(mdp, pols, order),
-        "RM": _refuter_cert("RM", rm_refuter, lambda rng: random_reward_machine(rng, mdp), max(1, samples // 3), 5,
+        "RM": _refuter_cert("RM", rm_refuter, lambda rng: random_reward_machine(rng, mdp), max(1, samples // 3), 5 + 1000 * seed,
                             "coupling bound |J(pi_eps) - J(pi_0)| <= rm_continuity_bound(eps) -> 0, but the target jumps at x = 0"),
-        "ONMR": _refuter_cert("ONMR", onmr_refuter, _onmr_sampler(mdp), max(1, samples // 2), 6,
+        "ONMR": _refuter_cert("ONMR", onmr_refuter, _onmr_sampler(mdp), max(1, samples // 2), 6 + 1000 * seed,
                               "curves of <R, m> for four levels all tend to the x = 0 value; two overlap"),
     }
     return Witness(name="lar", expresses="LAR", mdp=mdp, spec=spec, policies=pols, policy_names=tuple(combos), ordering=order,
@@ -534,7 +535,8 @@ def witness_tlo_po() -> Witness:
                    certificates={"TLO": cert})
 
 
-def headline_witnesses(samples: int = 200) -> dict[str, Witness]:
+def headline_witnesses(samples: int = 200, seed: int = 0) -> dict[str, Witness]:
     """The abstract's five: each of RRL, ONMR, RM, LTL, LAR expresses a task the other four cannot.
-    ``samples`` random specifications are refuted per refuter certificate."""
-    return {"RRL": witness_rrl(samples), "ONMR": witness_onmr(), "RM": witness_rm(samples), "LTL": witness_ltl(samples), "LAR": witness_lar(samples)}
+    ``samples`` random specifications (drawn with ``seed``) are refuted per refuter certificate."""
+    return {"RRL": witness_rrl(samples, seed), "ONMR": witness_onmr(), "RM": witness_rm(samples, seed), "LTL": witness_ltl(samples, seed),
+            "LAR": witness_lar(samples, seed)}
