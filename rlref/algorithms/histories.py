@@ -227,15 +227,25 @@ def bisimulation_operator(mdp: TabularMDP, d: np.ndarray, blocks=None) -> np.nda
     P, r, g = mdp.dense_P(), mdp.r, mdp.gamma
     out = np.full((S, S), np.inf)
     np.fill_diagonal(out, 0.0)
-    for x in range(S):
-        for y in range(x + 1, S):
-            if b[x] != b[y]:
-                continue
-            val = 0.0
-            for a in range(mdp.num_actions):
-                w = wasserstein1(P[x, a], P[y, a], d) if g > 0 else 0.0
-                val = max(val, abs(r[x, a] - r[y, a]) + g * w)
-            out[x, y] = out[y, x] = val
+    same = (b[:, None] == b[None, :]) & ~np.eye(S, dtype=bool)
+    xs, ys = np.nonzero(np.triu(same))
+    if xs.size == 0:
+        return out
+    val = np.zeros(xs.size)
+    point = (P == 1.0)  # P(·|x, a) a point mass (its successor is argmax)
+    succ = P.argmax(-1)
+    for a in range(mdp.num_actions):
+        w = np.zeros(xs.size)
+        if g > 0:
+            both = point[xs, a, succ[xs, a]] & point[ys, a, succ[ys, a]]
+            w[both] = d[succ[xs[both], a], succ[ys[both], a]]  # W1 of two point masses is their distance
+            for k in np.flatnonzero(~both):
+                w[k] = wasserstein1(P[xs[k], a], P[ys[k], a], d)
+            if not np.all(np.isfinite(w)):
+                k = np.flatnonzero(~np.isfinite(w))[0]
+                raise ValueError(f"the successors of states {xs[k]} and {ys[k]} under action {a} lie in different blocks")
+        val = np.maximum(val, np.abs(r[xs, a] - r[ys, a]) + g * w)
+    out[xs, ys] = out[ys, xs] = val
     return out
 
 
