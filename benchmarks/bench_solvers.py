@@ -98,6 +98,7 @@ def run_instance(label: str, build, plan: dict[str, Any]) -> dict[str, Any]:
     t_build, mdp = _timed(build)
     S, A, gamma = mdp.num_states, mdp.num_actions, mdp.gamma
     P = mdp.transition_matrix()
+    nnz = int(P.nnz) if hasattr(P, "nnz") else int(np.count_nonzero(P))
     v = np.ones(S)
     t_mv = min(_timed(lambda: P @ v)[0] for _ in range(3))
     big = S >= 500_000
@@ -112,7 +113,7 @@ def run_instance(label: str, build, plan: dict[str, Any]) -> dict[str, Any]:
         print(f"  {lib:12s} {method:5s} {secs:8.3f}s  it={iters!s:>6}  err={err:.2e}  cert={certificate}  "
               f"{'OFF' if err > eps + unc else ''} {note}", flush=True)
 
-    print(f"{label}: S={S} A={A} nnz={P.nnz} build {t_build:.1f}s matvec {t_mv * 1e3:.2f} ms; V* uncertainty {unc:.1e}",
+    print(f"{label}: S={S} A={A} nnz={nnz} build {t_build:.1f}s matvec {t_mv * 1e3:.2f} ms; V* uncertainty {unc:.1e}",
           flush=True)
     peak = None
     for method in plan.get("rlref", ()):
@@ -144,7 +145,7 @@ def run_instance(label: str, build, plan: dict[str, Any]) -> dict[str, Any]:
         vi.verbose = False
         secs, _ = _timed(vi.run)
         record("pymdptoolbox", "vi", secs, vi.V, int(vi.iter), EPS, None, "span stopping, values not certified")
-    return {"instance": label, "S": S, "A": A, "gamma": gamma, "nnz": int(P.nnz), "build_s": t_build, "matvec_s": t_mv,
+    return {"instance": label, "S": S, "A": A, "gamma": gamma, "nnz": nnz, "build_s": t_build, "matvec_s": t_mv,
             "vstar_s": t_ref, "vstar_uncertainty": unc, "rlref_traced_peak_mib": peak, "rows": rows}
 
 

@@ -69,7 +69,7 @@ def test_auto_and_every_method_agree_with_the_lp_within_their_certificates(spars
 
 def test_auto_says_what_it_ran_and_why_on_fast_and_slow_mixing_instances():
     """Garnet-like random sparse MDP (fast mixing) -> span VI; a long deterministic chain (slow
-    mixing) -> policy iteration; the reason names the probe's contraction rate."""
+    mixing) -> span MPI; the reason names the probe's contraction rate."""
     fast = rs.optimal(random_mdp(0, S=5000, A=4, gamma=0.99, sparse=True, branching=5))
     assert fast.method == "vi" and "probe" in fast.reason
     import scipy.sparse as sp
@@ -84,7 +84,7 @@ def test_auto_says_what_it_ran_and_why_on_fast_and_slow_mixing_instances():
     R[S - 1] = 1.0
     chain = TabularMDP(P, R, gamma=0.999)
     slow = rs.optimal(chain, 1e-6)
-    assert slow.method == "pi" and "slow mixing" in slow.reason, slow.reason
+    assert slow.method == "mpi" and "slow mixing" in slow.reason, slow.reason
     v_true = 0.999 ** np.maximum(S - 1 - np.arange(S), 0) / (1 - 0.999)  # walk right, then stay
     assert np.abs(slow.values - v_true).max() <= slow.value_error_bound + 1e-9
 
