@@ -11,8 +11,11 @@ penalty:
   a KD-tree (``scipy.spatial.cKDTree``) built once on the scaled keys β ŝ ⊕ â.
 * **A2PR** (Liu, Li, Lan, Gao, Pan, Xu, ICML 2024, §4): each sample (s, a) is regularized toward
   whichever of its dataset action a and a *generated* action ã(s) (the paper's advantage-filtered VAE,
-  "EPBL") has the higher advantage, â = argmax_{b ∈ {a, ã}} A(s, b), and only when A(s, â) ≥ ε_A:
-  penalty (1/N_s) Σ_i 1[A(s, â_i) ≥ ε_A] (a − â_i)².
+  "EPBL") has the higher advantage, â = ã if A(s, ã) ≥ A(s, a) else a, weighted as in the released
+  code by w = 1[A(s, ã) ≥ ε_A] + 1[A(s, a) > ε_A]: penalty (1/N_s) Σ_i w_i (a − â_i)². The advantage is
+  A(s, b) = Q(s, b) − V(s) with the released value head's target, V(s) = E_{a∼β(·|s)} Q(s, a) (the TD target of
+  the dataset action), here the per-state data average of Q^π(s, a_i). PRDC's released loss is also available
+  (``prdc_form="released"``): (a − â_nn)², the squared distance to the nearest sample's action.
 
 The actor-critic is run to its *exact fixed point*: the critic is the exact Q^π of the current policy
 (policy evaluation by the core, no function approximation), and the actor step is the exact argmax of the
@@ -305,11 +308,12 @@ def offline_fixed_point(model: ContinuousActionMDP, data: OfflineDataset, method
                         init: np.ndarray | None = None, step: float | None = None, prdc_form: str = "distance") -> OfflineFixedPoint:
     """Run the regularized actor-critic to its exact fixed point (critic exact, actor = grid argmax).
 
-    π_{k+1}(s) = argmax_{a ∈ grid} λ_k Q^{π_k}(s, a) − penalty_k(s, a),  λ_k = α / ((1/N) Σ_i |Q^{π_k}(s_i, a_i)|),
+    π_{k+1}(s) = argmax_{a ∈ grid} λ_k Q^{π_k}(s, a) − penalty_k(s, a),  λ_k = α / ((1/N) Σ_i |Q^{π_k}(s_i, π_k(s_i))|),
     with the penalty of ``method`` (see :func:`actor_objective`); for A2PR the per-sample target is
-    â_i = argmax_{b ∈ {a_i, ã(s_i)}} A^{π_k}(s_i, b) with ã from :func:`epbl_actions` (recomputed with A^{π_k}) and
-    the indicator 1[A^{π_k}(s_i, â_i) ≥ ε_A]; A^{π_k}(s, b) = Q^{π_k}(s, b) − V^{π_k}(s). Starts from ``init``
-    (default: behaviour cloning, the per-state data mean). Stops when the grid policy repeats.
+    â_i = ã(s_i) if A(s_i, ã) ≥ A(s_i, a_i) else a_i with ã from :func:`epbl_actions` (recomputed each iteration),
+    weight w_i = 1[A(s_i, ã) ≥ ε_A] + 1[A(s_i, a_i) > ε_A], A(s, b) = Q^{π_k}(s, b) − (1/N_s) Σ_{j: s_j = s} Q^{π_k}(s, a_j).
+    ``step`` (optional) restricts each actor step to |a − π_k(s)| ≤ step (a gradient actor's trust region).
+    Starts from ``init`` (default: behaviour cloning, the per-state data mean). Stops when the grid policy repeats.
 
     Raises ValueError on an unknown method, alpha ≤ 0, beta < 0, an empty dataset (at construction) or a state
     without data for the per-state penalties (bc, td3bc, a2pr).
