@@ -14,20 +14,21 @@ from __future__ import annotations
 
 import importlib as _importlib
 import pkgutil as _pkgutil
-from types import ModuleType as _ModuleType
 
-from rlref import policy
-from rlref.mdp import TabularMDP
+# every public module and subpackage of rlref, found on disk (a new package is listed automatically);
+# all are imported on first access, so `import rlref` (and `rlref reproduce --list`) stays instant
+_SUBMODULES = tuple(sorted(m.name for m in _pkgutil.iter_modules(__path__) if not m.name.startswith("_") and m.name != "mdp"))
 
-# every public module and subpackage of rlref, found on disk (a new package is listed automatically)
-_SUBMODULES = tuple(sorted(m.name for m in _pkgutil.iter_modules(__path__) if not m.name.startswith("_") and m.name not in {"policy", "mdp"}))
-
-__all__ = ["TabularMDP", "policy", *_SUBMODULES]
+__all__ = ["TabularMDP", *_SUBMODULES]
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> _ModuleType:
-    if name in _SUBMODULES:
+def __getattr__(name: str) -> object:
+    if name == "TabularMDP":
+        from rlref.mdp import TabularMDP
+
+        return TabularMDP
+    if name in _SUBMODULES or name == "mdp":
         return _importlib.import_module(f"rlref.{name}")
     raise AttributeError(f"module 'rlref' has no attribute {name!r}")
 
