@@ -407,8 +407,10 @@ def test_rm_continuity_bound_dominates_measured_gaps():
             assert gap <= W.rm_continuity_bound(eps, rm.gamma, rmax) + 1e-12
 
 
-def test_tlo_cannot_express_a_policy_ordering():
+def test_tlo_cannot_express_a_policy_ordering_and_lar_ltl_cannot_express_mr():
     assert W.witness_tlo_po().certificates["TLO"].holds
+    w = W.witness_mr()
+    assert len(w.ordering.classes()) == 4 and all(c.holds for c in w.certificates.values())
 
 
 # ----------------------------------------------------------------------------- the preorder

@@ -77,6 +77,7 @@ def _certified(seed: int) -> list[list[str]]:
             out.append(["FTR", name])
     if W.witness_tlo_po().certificates["TLO"].holds:
         out.append(["TLO", "PO"])
+    out += [[other, "MR"] for other, c in W.witness_mr().certificates.items() if c.holds]
     return out
 
 

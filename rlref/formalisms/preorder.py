@@ -59,6 +59,8 @@ NON_EDGES: tuple[NonEdge, ...] = tuple(
     NonEdge(cannot="FTR", task_of="RRL", witness="rrl"),
     NonEdge(cannot="FTR", task_of="ONMR", witness="onmr"),
     NonEdge(cannot="TLO", task_of="PO", witness="tlo-po"),
+    NonEdge(cannot="LAR", task_of="MR", witness="mr"),
+    NonEdge(cannot="LTL", task_of="MR", witness="mr"),
 )
 
 

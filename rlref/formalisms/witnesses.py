@@ -63,6 +63,7 @@ __all__ = [
     "witness_ltl",
     "witness_lar",
     "witness_tlo_po",
+    "witness_mr",
     "headline_witnesses",
     "refute_onmr",
     "refute_rm_jump",
@@ -533,6 +534,21 @@ def witness_tlo_po() -> Witness:
                               "PO ranks them strictly")
     return Witness(name="tlo-po", expresses="PO", mdp=mdp, spec=spec, policies=pols, policy_names=("s1->a0", "s1->a1"), ordering=order,
                    certificates={"TLO": cert})
+
+
+def witness_mr() -> Witness:
+    """MR expresses 'prefer action 0, first step most': on the deterministic chain of :func:`witness_rm`,
+    R(s0, 0) = 2, R(s1, 0) = 1 ranks the four deterministic policies in four classes. LAR ties them all
+    (they share their limit behaviour in s2) and LTL has at most two levels there. Derived here."""
+    base = witness_rm(samples=1)
+    mdp, pols = base.mdp, base.policies
+    R = np.zeros((3, 2))
+    R[0, 0], R[1, 0] = 2.0, 1.0
+    spec = MarkovReward(R, 0.9)
+    order = spec.ordering(mdp, pols)
+    certs = {"LAR": _lp_cert("LAR", limit_average_realizability(mdp, pols, order), "any reward, limit average"),
+             "LTL": _levels_cert(mdp, pols, order, range(len(pols)))}
+    return Witness(name="mr", expresses="MR", mdp=mdp, spec=spec, policies=pols, policy_names=base.policy_names, ordering=order, certificates=certs)
 
 
 def headline_witnesses(samples: int = 200, seed: int = 0) -> dict[str, Witness]:
