@@ -100,11 +100,12 @@ def test_beliefs_match_brute_force_enumeration():
 
 
 # ----------------------------------------------------------------------------- compression bounds
-@pytest.mark.parametrize("seed", [0, 4])
-def test_aggregation_bound_is_never_violated(seed):
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(2, 3), st.floats(0.5, 0.95))
+def test_aggregation_bound_is_never_violated(seed, S, gamma):
     """Greedy cell policy loss ≤ 2ε(Σ_{k<H} γ^k)² for cells of d-diameter ≤ ε, for any within-cell weights."""
-    T, Z, R, mu0 = random_pomdp(seed, S=2, A=2, O=2)
-    hist = history_mdp(T, Z, R, mu0, 2, 0.9)
+    T, Z, R, mu0 = random_pomdp(seed, S=S, A=2, O=2)
+    hist = history_mdp(T, Z, R, mu0, 2, gamma)
     d = bisimulation_metric(hist.mdp, blocks=hist.stage).metric
     opt = optimal(hist.mdp)
     rng = np.random.default_rng(seed)
@@ -116,7 +117,7 @@ def test_aggregation_bound_is_never_violated(seed):
         agg = aggregate_mdp(hist.mdp, lab, rng.uniform(0.1, 1.0, hist.mdp.num_states))
         pi = lift_policy(optimal(agg).q, lab)
         loss = policy_evaluation(hist.mdp, pi).values - opt.values
-        assert np.all(-loss <= aggregation_bound(eps, 0.9, depth=2) + 1e-9)
+        assert np.all(-loss <= aggregation_bound(eps, gamma, depth=2) + 1e-9)
 
 
 def test_exact_bisimulation_classes_are_lossless_and_collapse_distractors():
