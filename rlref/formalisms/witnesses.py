@@ -431,8 +431,9 @@ def witness_lar(samples: int = 200, seed: int = 0) -> Witness:
     J = [x > 0] · r(π(s1)). Derived here.
 
     * LTL: deterministic environment, deterministic policies score 0, ½, 1: three classes.
-    * RRL: leaving with x = ½ or x = 1 gives d(s1) = γ(1 − γ(1−x))^{-1}·x/(1 − γ)... different for the
-      two x, so s1's contribution cannot be tied across x for every π(s1) (LP, any R, α, F).
+    * RRL: d(s0) = 1/(1 − γ(1 − x)) and d(s1) = γx / ((1 − γ)(1 − γ(1 − x))), which differ between x = ½
+      and x = 1 for every γ ∈ (0, 1); so s1's contribution d(s1)·g(π(s1)) cannot be tied across the two x
+      for every π(s1) unless g is constant, which the target forbids (LP, any R, α, F).
     * RM: continuity in π (:func:`rm_continuity_bound`) against the jump at x = 0.
     * ONMR: the curves x ↦ ⟨R, m^π⟩ (x ∈ (0, 1]) for four levels of π(s1) all tend to the x = 0 value;
       two of them lie on the same side, so their images overlap: a common value is found by brentq.
