@@ -678,3 +678,22 @@ def test_epo_phase_weight_and_entropy_mask_match_the_release():
     torch.testing.assert_close(E.epo_entropy_mask(h, hist, mode="seq"), _t(want_seq))
     z = h.clone().requires_grad_(True)
     assert not E.epo_entropy_mask(z, hist).requires_grad  # the released penalty carries no gradient
+
+
+# ----------------------------------------------------------------------------- APO
+def test_apo_dads_and_stcr_match_the_release():
+    """calculate_kl_weight and neg_diff_weights (Indolent-Kawhi/View-R1 @ 093f2d8) restated."""
+    from rlref.llm import length
+
+    def kl_weight(d):
+        if d in (0.0, 1.0):
+            return 1.0
+        return 1 - math.exp(-math.e * (1 - d))
+
+    acc = [0.0, 0.25, 0.5, 0.75, 1.0]
+    torch.testing.assert_close(length.apo_dads_kl_weights(_t(acc), beta=1.0), _t([kl_weight(1 - a) for a in acc]))
+    ln = _t([[10.0, 20.0, 40.0, 5.0], [10.0, 30.0, 50.0, 70.0]])
+    c = torch.tensor([[True, True, False, False], [False, False, False, False]])
+    # group 0: correct mean 15; the wrong 40 is 25 over -> 1 + (1 − 1.00001^{−25}); the wrong 5 is under -> 1
+    want = [[1.0, 1.0, 1.0 + (1 - 1.00001 ** (-25.0)), 1.0], [1.0, 1.0, 1.0, 1.0]]  # group 1: no correct -> 1
+    torch.testing.assert_close(length.apo_stcr_weights(ln, c), _t(want))

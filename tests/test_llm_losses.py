@@ -224,7 +224,9 @@ def test_lp_reg_proxy_hand_case_and_loss():
 def test_t1_and_apo_hand_cases():
     lp, anc, h = _t([[0.0]]), torch.log(_t([[2.0]])), _t([[1.5]])
     assert L.t1_loss(lp, anc, h, beta=0.5, entropy_coef=0.1).item() == pytest.approx(0.5 * (1 - math.log(2)) - 0.15)
-    torch.testing.assert_close(L.apo_dads_kl_weights(_t([0.0, 0.5, 1.0]), beta=0.2), _t([0.0, 0.1, 0.2]))
+    # the release's f(d) = 1 − exp(−e·(1 − d)), 1 at d ∈ {0, 1} (d = 1 − accuracy)
+    torch.testing.assert_close(L.apo_dads_kl_weights(_t([0.0, 0.5, 1.0]), beta=0.2),
+                               _t([0.2, 0.2 * (1 - math.exp(-math.e * 0.5)), 0.2]))
     pen = L.apo_stcr_penalty(_t([[10.0, 20.0, 30.0]]), torch.tensor([[True, False, False]]), coef=1.0)
     torch.testing.assert_close(pen, _t([[0.0, 0.0, -0.5]]))
 

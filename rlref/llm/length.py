@@ -78,6 +78,7 @@ __all__ = [
     "DynamicSampler",
     "apo_dads_kl_weights",
     "apo_stcr_penalty",
+    "apo_stcr_weights",
     "gui_g1_difficulty_weights",
 ]
 
@@ -729,28 +730,58 @@ def gui_g1_difficulty_weights(difficulty: torch.Tensor, *, alpha: float = 1.0) -
 
 
 def apo_dads_kl_weights(group_accuracy: torch.Tensor, *, beta: float) -> torch.Tensor:
-    """APO's Difficulty-Adaptive Divergence Shaping for positive samples.
+    """APO's Difficulty-Adaptive Divergence Shaping: the KL weight of a prompt's positive samples.
 
-    β_q = β · acc_q: the KL weight of a prompt's correct responses grows with the group's accuracy
-    (easy prompts stay close to the reference; on hard prompts a rare success may move far).
-    The linear form is derived here.
+    With the group's accuracy acc_q (difficulty d_q = 1 − acc_q), a positive-advantage response's
+    per-response KL term is weighted by β·f(d_q), f(d) = 1 − exp(−e·(1 − d)) = 1 − e^{−e·acc} for
+    0 < d < 1 and f = 1 at d ∈ {0, 1}; negative-advantage responses keep β (apply these weights to
+    the positive samples only). Hard prompts (low accuracy) get a small KL weight, so a rare success
+    may move far from the reference; easy ones stay close.
 
     Shapes: group_accuracy[B] in [0, 1] -> [B].
 
     References: "APO: Enhancing Reasoning Ability of MLLMs via Asymmetric Policy Optimization"
-    (2025), Sec. 3.2 (DADS).
+    (arXiv 2506.21655), Sec. 3.2 (DADS); release github.com/Indolent-Kawhi/View-R1 @ 093f2d8,
+    openrlhf/trainer/ray/ppo_actor.py (``calculate_kl_weight``, applied where ``advantage > 0``).
     """
     b = check_positive_scalar("beta", beta)
     acc = check_unit_interval_tensor("group_accuracy", group_accuracy, ndim=1)
-    return b * acc
+    f = -torch.expm1(-math.e * acc)
+    return b * torch.where((acc == 0) | (acc == 1), torch.ones_like(f), f)
+
+
+def apo_stcr_weights(lengths: torch.Tensor, correct: torch.Tensor, *, base: float = 1.00001) -> torch.Tensor:
+    """APO's Suboptimal Trajectory Complexity Regularization, as released: a multiplicative weight on
+    the advantages of overlong incorrect responses.
+
+    In a group with at least one correct response, an incorrect response longer than the correct
+    responses' mean length L̄⁺ by Δ = L − L̄⁺ > 0 gets w = 1 + (1 − base^{−Δ}) ∈ (1, 2); every other
+    response w = 1. The advantage is multiplied by w, so a long wrong answer is pushed down harder.
+
+    Shapes: lengths[B, G] (> 0, tokens), correct[B, G] bool -> weights[B, G].
+
+    References: APO (arXiv 2506.21655), Sec. 3.3 (STCR); release github.com/Indolent-Kawhi/View-R1 @
+    093f2d8, openrlhf/trainer/ppo_utils/experience_maker.py (``neg_diff_weights``, ``use_stcr``).
+    """
+    ln, c = _lc(lengths, correct)
+    bs = check_positive_scalar("base", base)
+    if bs <= 1.0:
+        raise ValueError(f"base must be > 1, got {base!r}")
+    cf = c.to(ln.dtype)
+    n_pos = cf.sum(dim=1, keepdim=True)
+    mean_pos = (ln * cf).sum(dim=1, keepdim=True) / n_pos.clamp(min=1)
+    delta = torch.where(~c & (n_pos > 0), ln - mean_pos, torch.zeros_like(ln))
+    extra = torch.where(delta > 0, -torch.expm1(-delta * math.log(bs)), torch.zeros_like(ln))
+    return 1.0 + extra
 
 
 def apo_stcr_penalty(lengths: torch.Tensor, correct: torch.Tensor, *, coef: float) -> torch.Tensor:
-    """APO's Suboptimal Trajectory Complexity Regularization for negative samples.
+    """A reward-penalty reading of APO's STCR (derived here; the release is :func:`apo_stcr_weights`).
 
     For an incorrect response of length L in a group with mean length L̄:
     penalty = −coef · clip((L − L̄)/L̄, 0, 1); correct responses get 0 (added to the reward, it
-    discourages overlong wrong answers without touching correct ones). Form derived here.
+    discourages overlong wrong answers without touching correct ones). Form derived here; the
+    authors' release instead multiplies the advantage of overlong wrong answers (``apo_stcr_weights``).
 
     Shapes: lengths[B, G] (> 0), correct[B, G] bool -> [B, G].
 
