@@ -39,16 +39,14 @@ def _unit(name: str, samples: int, seed: int) -> dict:
 
 
 def _figure(units: dict):
-    fig, axes = plt.subplots(1, 5, figsize=(20, 4.2))
+    fig, axes = plt.subplots(1, 5, figsize=(20, 4.8))
     for ax, (name, u) in zip(axes, units.items(), strict=True):
         v = np.array(u["values"])
         ax.bar(range(len(v)), v, color="tab:blue")
         ax.set_xticks(range(len(v)))
         ax.set_xticklabels(u["policies"], rotation=70, fontsize=6)
         lines = [f"{k}: {c['method']} {'ok' if c['holds'] else 'FAIL'}" for k, c in u["certificates"].items()]
-        ax.set_title(f"{name} witness: {u['environment']}", fontsize=9)
-        ax.text(0.02, 0.98, "cannot:\n" + "\n".join(lines), transform=ax.transAxes, va="top", fontsize=7,
-                bbox={"fc": "white", "ec": "0.6", "alpha": 0.85})
+        ax.set_title(f"{name} witness ({u['environment']})\ncannot: " + "; ".join(lines[:2]) + "\n" + "; ".join(lines[2:]), fontsize=8)
         ax.set_ylabel("target value J(pi)", fontsize=8)
     fig.suptitle("Each of RRL, ONMR, RM, LTL, LAR expresses an ordering the other four cannot (certificates per formalism)", fontsize=10)
     fig.tight_layout()
