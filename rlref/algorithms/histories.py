@@ -11,7 +11,7 @@ every piece is exact (derived here):
   with b(·|h) the exact belief. It is a discounted :class:`~rlref.TabularMDP` (discount γ within the episode).
 * :func:`bisimulation_metric` computes the bisimulation metric of Ferns, Panangaden & Precup (2004) as the
   fixed point of  F(d)(x, y) = max_a [ |r(x, a) − r(y, a)| + γ W₁_d(P(·|x, a), P(·|y, a)) ],  a γ-contraction,
-  with the Wasserstein-1 distances solved as transport LPs (HiGHS). Its fixed point bounds value
+  with the Wasserstein-1 distances solved as transport LPs (HiGHS; :func:`rlref.divergences.wasserstein1`). Its fixed point bounds value
   differences: |Q*(x, a) − Q*(y, a)| ≤ d(x, y) and |V*(x) − V*(y)| ≤ d(x, y) (Ferns et al. 2004, Thm 5.1).
 * :func:`partition_by_metric` groups histories into cells of d-diameter ≤ ε (complete linkage; ε = 0 gives
   the bisimulation classes), :func:`aggregate_mdp` builds the cell MDP with within-cell weights ξ, and
@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.optimize import linprog
 from scipy.spatial.distance import squareform
 
 from rlref._checks import as_distribution, as_float_array, check_at_least, check_count, check_finite, check_gamma, check_positive
+from rlref.divergences import wasserstein1
 from rlref.mdp import TabularMDP
 
 __all__ = [
@@ -56,36 +56,6 @@ __all__ = [
     "lift_policy",
     "aggregation_bound",
 ]
-
-
-# ----------------------------------------------------------------------------- Wasserstein-1
-def wasserstein1(p: np.ndarray, q: np.ndarray, cost: np.ndarray) -> float:
-    """W₁(p, q) = min_{π ≥ 0, π1 = p, πᵀ1 = q} Σ_ij π_ij cost_ij, the transport LP (HiGHS) on the supports.
-
-    Fast paths: p = q → 0 (cost is a pseudometric with zero diagonal); point masses → the cost entry.
-    Raises ValueError on non-distributions, a cost of the wrong shape or an infinite cost on the supports,
-    RuntimeError if the LP fails. References: Villani (2009), Def. 6.1.
-    """
-    p = as_distribution("p", p, ndim=1)
-    q = as_distribution("q", q, ndim=1)
-    cost = as_float_array("cost", cost, ndim=2)
-    if cost.shape != (p.size, q.size):
-        raise ValueError(f"cost must have shape ({p.size}, {q.size}); got {cost.shape}")
-    i, j = np.flatnonzero(p > 0), np.flatnonzero(q > 0)
-    c = cost[np.ix_(i, j)]
-    if not np.all(np.isfinite(c)):
-        bad = np.argwhere(~np.isfinite(c))[0]
-        raise ValueError(f"cost[{i[bad[0]]}, {j[bad[1]]}] = {c[bad[0], bad[1]]!r} is not finite on the supports of p and q")
-    if i.size == 1 or j.size == 1:
-        return float((p[i][:, None] * q[j][None, :] * c).sum())  # the only coupling is the product
-    if i.size == j.size and np.array_equal(i, j) and np.allclose(p[i], q[j], rtol=0, atol=1e-15):
-        return 0.0
-    n, m = i.size, j.size
-    A_eq = np.vstack([np.kron(np.eye(n), np.ones(m)), np.kron(np.ones(n), np.eye(m))])
-    res = linprog(c.ravel(), A_eq=A_eq, b_eq=np.r_[p[i], q[j]], bounds=(0, None), method="highs")
-    if res.status != 0:
-        raise RuntimeError(f"the Wasserstein transport LP failed: {res.message}")
-    return max(float(res.fun), 0.0)
 
 
 # ----------------------------------------------------------------------------- the history MDP

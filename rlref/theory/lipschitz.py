@@ -9,7 +9,7 @@ standard simulation-lemma argument with Kantorovich-Rubinstein duality, cf. Asad
     |(T V)(s) − (T̂ V)(s)| ≤ γ max_a |E_{P(s,a)} V − E_{P̂(s,a)} V| ≤ γ Lip(V) ε,   ε = max_{s,a} W₁(P(·|s,a), P̂(·|s,a)),
     ‖V*_M − V*_M̂‖_∞ ≤ γ L_V ε / (1 − γ)   with L_V = Lip(V*_M) or Lip(V*_M̂) (either works; the smaller is used),
 
-for the same reward in both models. W₁ is computed by the transport LP (HiGHS).
+for the same reward in both models. W₁ is the transport LP of ``rlref.divergences.wasserstein1`` (HiGHS).
 
 Lipschitz-regularized VI (the tabular analogue of the paper's spectral-norm / adversarial regularization, derived
 here): V ← Π_L(T̂ V), with Π_L the sup-norm-optimal projection onto L-Lipschitz functions,
@@ -26,9 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog
 
-from rlref._checks import as_float_array, check_count, check_distribution, check_finite, check_positive
+from rlref._checks import as_float_array, check_count, check_finite, check_positive
+from rlref.divergences import wasserstein1 as _w1
 from rlref.mdp import TabularMDP
 from rlref.solve import bellman_optimality, bellman_q, value_iteration
 
@@ -60,19 +60,16 @@ def check_metric(metric: np.ndarray) -> np.ndarray:
 
 
 def wasserstein1(p: np.ndarray, q: np.ndarray, metric: np.ndarray) -> float:
-    """W₁(p, q) = min_{coupling} Σ d(s, t) π(s, t), by the transport LP (HiGHS). Raises ValueError on bad p, q, metric."""
+    """W₁(p, q) over the finite metric space (S, metric): ``rlref.divergences.wasserstein1`` after ``check_metric``.
+
+    Raises ValueError on bad p, q or metric. References: Villani (2008), Def. 6.1.
+    """
     d = check_metric(metric)
-    p, q = as_float_array("p", p, ndim=1), as_float_array("q", q, ndim=1)
     n = d.shape[0]
     for name, x in (("p", p), ("q", q)):
-        if x.shape != (n,):
-            raise ValueError(f"{name} must have length {n} (the metric's size), got shape {x.shape}")
-        check_distribution(name, x)
-    A_eq = np.vstack([np.kron(np.eye(n), np.ones(n)), np.kron(np.ones(n), np.eye(n))])
-    res = linprog(d.ravel(), A_eq=A_eq, b_eq=np.concatenate([p, q]), bounds=(0, None), method="highs")
-    if res.status != 0:
-        raise RuntimeError(f"the W1 transport LP failed: {res.message}")
-    return float(max(res.fun, 0.0))
+        if np.shape(x) != (n,):
+            raise ValueError(f"{name} must have length {n} (the metric's size), got shape {np.shape(x)}")
+    return _w1(p, q, d)
 
 
 def lipschitz_constant(v: np.ndarray, metric: np.ndarray) -> float:
