@@ -114,3 +114,21 @@ def test_bad_inputs():
     M, Mh, d2 = random_pair(0, 3, 2, 0.9, 0.1)
     with pytest.raises(ValueError, match="reward"):
         model_error_bound(M, TabularMDP(Mh.dense_P(), np.zeros((3, 2)), gamma=0.9), d2)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.sampled_from([0.5, 0.9, 0.95]), st.floats(0.1, 1.0))
+def test_lipschitz_vi_certificate_bounds_the_distance_to_the_fixed_point(seed, gamma, frac):
+    """Π_L ∘ T is a γ-contraction, so a loose run's value_error_bound γ‖V_k − V_{k−1}‖/(1 − γ) covers its distance to
+    V_L (taken from a run to 1e-13; Puterman 1994, Thm 6.3.1), and the hand-written loop V ← Π_L(T V) stops at the same
+    sweep with the same values (an independent implementation of the same iteration)."""
+    M, _, d = random_pair(seed, 5, 2, gamma, 0.1)
+    L = frac * max(lipschitz_constant(value_iteration(M, epsilon=1e-11).values, d), 1e-3)
+    loose, tight = lipschitz_value_iteration(M, d, L, tol=1e-3), lipschitz_value_iteration(M, d, L, tol=1e-13)
+    assert np.abs(loose.values - tight.values).max() <= loose.value_error_bound + 1e-12
+    assert loose.value_error_bound == pytest.approx(gamma * loose.residual / (1 - gamma))
+    v, k, step = np.zeros(5), 0, np.inf
+    while step > 1e-3:
+        nv = lipschitz_projection(bellman_optimality(M, v), d, L)
+        step, v, k = float(np.abs(nv - v).max()), nv, k + 1
+    assert k == loose.iterations and np.array_equal(v, loose.values)

@@ -18,7 +18,7 @@ here): V ← Π_L(T̂ V), with Π_L the sup-norm-optimal projection onto L-Lipsc
 ‖Π_L f − f‖_∞ ≤ ‖h − f‖_∞ for every L-Lipschitz h — derived here). Π_L ∘ T̂ is then a γ-contraction, so the iteration
 converges to a unique V_L with Lip(V_L) ≤ L, and V_L = V*_M̂ as soon as L ≥ Lip(V*_M̂).
 
-Candidate for the core: `lipschitz_value_iteration` is a projected VI loop (the core has none with a projection).
+`lipschitz_value_iteration` runs the core driver ``rlref.solve.iterate`` with the backup :class:`LipschitzBackup` = Π_L ∘ T̂.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 from rlref._checks import as_float_array, check_count, check_finite, check_positive
 from rlref.divergences import wasserstein1 as _w1
 from rlref.mdp import TabularMDP
-from rlref.solve import bellman_optimality, bellman_q, value_iteration
+from rlref.solve import HardBackup, bellman_q, iterate, value_iteration
 
 __all__ = ["ModelErrorBound", "check_metric", "lipschitz_constant", "lipschitz_projection", "lipschitz_value_iteration",
            "model_error_bound", "wasserstein1"]
@@ -82,6 +82,15 @@ def lipschitz_constant(v: np.ndarray, metric: np.ndarray) -> float:
     return float(np.max(np.abs(v[:, None] - v[None, :])[off] / d[off])) if off.any() else 0.0
 
 
+def _project(f: np.ndarray, d: np.ndarray, L: float) -> np.ndarray:
+    """Π_L f = ½(U + W) on validated inputs (d a checked metric, L > 0 or inf); no checks."""
+    if np.isinf(L):
+        return f.copy()
+    U = np.min(f[..., None, :] + L * d, axis=-1)
+    W = np.max(f[..., None, :] - L * d, axis=-1)
+    return 0.5 * (U + W)
+
+
 def lipschitz_projection(f: np.ndarray, metric: np.ndarray, L: float) -> np.ndarray:
     """Π_L f = ½(U + W), the sup-norm-optimal L-Lipschitz approximation of f (module docstring; derived here)."""
     d = check_metric(metric)
@@ -89,11 +98,7 @@ def lipschitz_projection(f: np.ndarray, metric: np.ndarray, L: float) -> np.ndar
     f = as_float_array("f", f, ndim=1)
     if f.shape != (d.shape[0],):
         raise ValueError(f"f must have length {d.shape[0]} (the metric's size), got shape {f.shape}")
-    if np.isinf(L_):
-        return f.copy()
-    U = np.min(f[None, :] + L_ * d, axis=1)
-    W = np.max(f[None, :] - L_ * d, axis=1)
-    return 0.5 * (U + W)
+    return _project(f, d, L_)
 
 
 @dataclass(frozen=True)
@@ -130,36 +135,65 @@ def model_error_bound(true_mdp: TabularMDP, model: TabularMDP, metric: np.ndarra
     return ModelErrorBound(gap=gap, bound=bound, epsilon=eps, lipschitz=L_V, tightness=gap / bound if bound > 0 else float("nan"))
 
 
+class LipschitzBackup:
+    """The projected backup Π_L ∘ T̂ for the driver ``rlref.solve.iterate``: value(q) = Π_L(max_a q),
+    policy(q) = the greedy policy for q (``rlref.solve.HardBackup``), slack its greedy slack.
+
+    Π_L is monotone, commutes with constants (Π_L(f + c) = Π_L f + c) and is a sup-norm non-expansion
+    (module docstring), so Π_L ∘ T̂ is a monotone γ-contraction with the shift property: the driver's
+    sup-norm certificate ‖V_k − V_L‖_∞ ≤ γ‖T V − V‖_∞/(1 − γ) holds for its fixed point V_L (derived here;
+    Puterman 1994, Thm 6.3.1, applies to any γ-contraction). The driver's ``suboptimality_bound`` is about
+    the fixed point of the backup, V_L, not V*_M̂; it is not reported. Inputs assumed validated.
+    """
+
+    kind = "lipschitz"
+
+    def __init__(self, mdp: TabularMDP, metric: np.ndarray, L: float) -> None:
+        self.d, self.L, self.hard = metric, float(L), HardBackup(mdp)
+
+    def value(self, q: np.ndarray, h: int | None = None) -> np.ndarray:
+        return _project(self.hard.value(q), self.d, self.L)
+
+    def policy(self, q: np.ndarray, h: int | None = None) -> np.ndarray:
+        return self.hard.policy(q)
+
+    def slack(self, q: np.ndarray, pi: np.ndarray) -> float:
+        return self.hard.slack(q, pi)
+
+
 @dataclass(frozen=True)
 class LipschitzPlan:
-    """values V_L (the fixed point of Π_L ∘ T), q = r + γ P V_L, iterations, and the final sup-norm step."""
+    """values V_L (the fixed point of Π_L ∘ T), q = r + γ P V_L, iterations, the final sup-norm step
+    ``residual`` = ‖V_k − V_{k−1}‖_∞ and ``value_error_bound`` = γ · residual / (1 − γ) ≥ ‖values − V_L‖_∞."""
 
     values: np.ndarray
     q: np.ndarray
     iterations: int
     residual: float
+    value_error_bound: float
 
 
 def lipschitz_value_iteration(mdp: TabularMDP, metric: np.ndarray, L: float, tol: float = 1e-10, max_iter: int = 100_000) -> LipschitzPlan:
-    """V_{k+1} = Π_L(T V_k) (T from rlref.solve.bellman_optimality) to ‖V_{k+1} − V_k‖_∞ ≤ tol; a γ-contraction.
+    """V_{k+1} = Π_L(T V_k) (T the hard Bellman backup) to ‖V_{k+1} − V_k‖_∞ ≤ tol, run by ``rlref.solve.iterate``
+    with :class:`LipschitzBackup` (a γ-contraction; the driver's sup-norm rule 2γ‖d‖/(1 − γ) ≤ ε is this rule
+    with ε = 2γ tol/(1 − γ)). ``L = inf`` is plain value iteration.
 
-    Raises ValueError on L <= 0, a bad metric or γ not in [0, 1); RuntimeError if max_iter passes first.
+    Raises ValueError on L <= 0, a bad metric or γ not in [0, 1); RuntimeError if max_iter passes first (or the
+    float64 fixed point is reached with the step still above tol).
     """
     d = check_metric(metric)
-    check_positive("tol", tol)
+    tol = check_positive("tol", tol)
     check_count("max_iter", max_iter)
+    L_ = check_positive("L", L) if np.isfinite(L) else np.inf
     if mdp.horizon is not None or not (0 <= float(mdp.gamma) < 1):
         raise ValueError(f"lipschitz_value_iteration needs a discounted MDP with gamma in [0, 1), got gamma={mdp.gamma}")
     if d.shape[0] != mdp.num_states:
         raise ValueError(f"metric must be {mdp.num_states} x {mdp.num_states}, got {d.shape}")
-    v = np.zeros(mdp.num_states)
-    for k in range(1, max_iter + 1):
-        nv = lipschitz_projection(bellman_optimality(mdp, v), d, L)
-        step = float(np.abs(nv - v).max())
-        v = nv
-        if step <= tol:
-            return LipschitzPlan(values=v, q=bellman_q(mdp, v), iterations=k, residual=step)
-    raise RuntimeError(f"lipschitz_value_iteration did not converge in max_iter={max_iter} sweeps (last step {step:.3g})")
+    g = float(mdp.gamma)
+    out = iterate(mdp, LipschitzBackup(mdp, d, L_), np.zeros(mdp.num_states), epsilon=2.0 * g * tol / (1.0 - g),
+                  max_iter=max_iter, strict=True, method="lipschitz_value_iteration")
+    return LipschitzPlan(values=out.values, q=bellman_q(mdp, out.values), iterations=out.iterations,
+                         residual=out.bellman_residual, value_error_bound=out.value_error_bound)
 
 
-__all__ += ["LipschitzPlan"]
+__all__ += ["LipschitzBackup", "LipschitzPlan"]
