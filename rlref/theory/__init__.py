@@ -53,3 +53,8 @@ __all__ = [
     "jump_curve",
     "softmax_lipschitz_constant",
 ]
+
+# appended: the CoT-length model of Wu et al. (2025), "When More is Less" (issue #18)
+from rlref.theory import cot_length  # noqa: E402
+
+__all__ += ["cot_length"]
