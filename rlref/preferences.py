@@ -28,11 +28,11 @@ from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
-from scipy.optimize import linprog
 from scipy.special import expit, log_expit, log_softmax
 
 from rlref import divergences
 from rlref._checks import as_float_array, check_distribution, check_finite, check_positive
+from rlref.games import maximin_strategy
 from rlref.solve import soft_value
 
 __all__ = [
@@ -230,15 +230,7 @@ def minimax_winner(P: np.ndarray, backend: str = "highs") -> np.ndarray:
     P = validate_preference_matrix(P)
     n = P.shape[0]
     if backend == "highs":
-        c = np.zeros(n + 1)
-        c[-1] = -1.0
-        A_ub = np.hstack([-P.T, np.ones((n, 1))])
-        A_eq = np.hstack([np.ones((1, n)), np.zeros((1, 1))])
-        res = linprog(c, A_ub=A_ub, b_ub=np.zeros(n), A_eq=A_eq, b_eq=[1.0],
-                      bounds=[(0, None)] * n + [(None, None)], method="highs")
-        if res.status != 0:
-            raise RuntimeError(f"minimax_winner: HiGHS failed: {res.message}")
-        pi = res.x[:n]
+        pi, _ = maximin_strategy(P)  # the one zero-sum LP (rlref.games.qre), here with A = P
     elif backend == "cvxpy":
         import cvxpy as cp
 

@@ -18,6 +18,7 @@ from rlref.games import (
     markov_game,
     matrix_nash,
     matrix_qre,
+    maximin_strategy,
     minimax_value_iteration,
     qre_gap,
     qre_value,
@@ -77,7 +78,9 @@ def test_qre_is_the_logit_fixed_point_with_zero_gap(A, t1, t2):
 @given(games())
 def test_lp_nash_matches_nashpy_support_enumeration(A):
     ne = matrix_nash(A)
-    eqs = list(nashpy.Game(A, -A).support_enumeration())
+    g = nashpy.Game(A, -A)
+    # support enumeration misses equilibria of near-degenerate games (its tolerances); vertex enumeration is the fallback
+    eqs = list(g.support_enumeration()) or list(g.vertex_enumeration())
     assert eqs, "nashpy found no equilibrium"
     x, y = eqs[0]
     assert abs(ne.value - float(x @ A @ y)) < 1e-7
@@ -186,3 +189,31 @@ def test_bad_inputs_raise_clear_errors():
         train_curriculum(g, 0.5, 0.5, 10, eta=3.0)
     with pytest.raises(ValueError, match="x must have shape"):
         worst_case_value(g, np.ones((4, 2)) / 2)
+
+
+@FAST
+@given(games())
+def test_maximin_strategy_is_the_row_lp_of_matrix_nash_and_guarantees_the_value(A):
+    """maximin_strategy(A) = (x, v) with min_j (Aᵀx)_j = v = the game value (von Neumann 1928), the value of the same
+    LP solved by cvxpy/Clarabel (independent solver), and matrix_nash's row strategy is that same LP solution."""
+    x, v = maximin_strategy(A)
+    xc, vc = cp.Variable(A.shape[0], nonneg=True), cp.Variable()
+    cp.Problem(cp.Maximize(vc), [A.T @ xc >= vc, cp.sum(xc) == 1]).solve(solver=cp.CLARABEL)
+    assert v == pytest.approx(float(vc.value), abs=1e-7)
+    assert float((A.T @ x).min()) == pytest.approx(v, abs=1e-9)
+    np.testing.assert_array_equal(matrix_nash(A).x, x)
+
+
+def test_maximin_strategy_solves_the_symmetric_preference_game():
+    """For a preference matrix (P + Pᵀ = 1) the maximin LP is the minimax winner: biased rock-paper-scissors has the
+    unique equilibrium (1, 10, 5)/16 and value 1/2 (the published OpenSpiel value; symmetric game)."""
+    from rlref.preferences import minimax_winner
+
+    M = np.array([[0.0, -0.25, 0.5], [0.25, 0.0, -0.05], [-0.5, 0.05, 0.0]])  # biased RPS payoff, antisymmetric
+    P = 0.5 + M
+    x, v = maximin_strategy(P)
+    np.testing.assert_allclose(x, np.array([1, 10, 5]) / 16, atol=1e-9)
+    assert v == pytest.approx(0.5, abs=1e-12)
+    np.testing.assert_array_equal(minimax_winner(P), x)
+    with pytest.raises(ValueError, match="payoff"):
+        maximin_strategy(np.ones((2, 2, 2)))

@@ -5,9 +5,9 @@ References: Reddi, Tölle, Peters, Chalvatzaki, D'Eramo (2024), "Robust Adversar
 Learning via Bounded Rationality Curricula" (QARL), ICLR, arXiv 2311.01642; McKelvey & Palfrey (1995).
 """
 
-from rlref.games.qre import MatrixNash, matrix_nash, matrix_qre, matrix_qre_batch, qre_gap, qre_value
+from rlref.games.qre import MatrixNash, matrix_nash, matrix_qre, matrix_qre_batch, maximin_strategy, qre_gap, qre_value
 
-__all__ = ["matrix_qre", "matrix_qre_batch", "qre_value", "qre_gap", "MatrixNash", "matrix_nash"]
+__all__ = ["matrix_qre", "matrix_qre_batch", "qre_value", "qre_gap", "MatrixNash", "matrix_nash", "maximin_strategy"]
 from rlref.games.markov import (  # noqa: E402
     MarkovGame,
     MarkovQRE,

@@ -46,7 +46,7 @@ from rlref import divergences
 from rlref._checks import as_float_array, check_beta, check_distribution, check_finite
 from rlref.solve import soft_greedy_unchecked, soft_value_unchecked
 
-__all__ = ["matrix_qre", "matrix_qre_batch", "qre_value", "qre_gap", "MatrixNash", "matrix_nash", "check_payoff"]
+__all__ = ["matrix_qre", "matrix_qre_batch", "qre_value", "qre_gap", "MatrixNash", "matrix_nash", "maximin_strategy", "check_payoff"]
 
 
 #: Temperatures below max|A| / MAX_SCALE_RATIO are refused (float64 cannot certify the fixed point there).
@@ -232,8 +232,27 @@ class MatrixNash:
     gap: float
 
 
+def maximin_strategy(payoff: np.ndarray) -> tuple[np.ndarray, float]:
+    """The row player's maximin strategy of the zero-sum matrix game A, by one linear program (HiGHS):
+
+        max_{x ∈ Δ_m, v} v   s.t.  (Aᵀx)_j ≥ v  for every column j,
+
+    returning (x, v) with v = max_x min_j (Aᵀx)_j the game value (minimax theorem). The one zero-sum LP of the
+    library: :func:`matrix_nash` solves it for both players, ``rlref.preferences.minimax_winner`` for the
+    symmetric preference game (A = P, value 1/2).
+
+    Shapes: payoff[m, n] -> x[m], float. Raises ValueError on a bad payoff, RuntimeError if HiGHS fails.
+    References: von Neumann (1928); Dantzig (1951), "A proof of the equivalence of the programming problem and
+    the game problem".
+    """
+    A = check_payoff(payoff)
+    if A.ndim != 2:
+        raise ValueError(f"payoff must be a 2-d matrix [m, n], got shape {A.shape}")
+    return _lp_maximin(A)
+
+
 def _lp_maximin(A: np.ndarray) -> tuple[np.ndarray, float]:
-    """max_{x ∈ Δ, v} v s.t. (Aᵀx)_j ≥ v ∀j (HiGHS)."""
+    """max_{x ∈ Δ, v} v s.t. (Aᵀx)_j ≥ v ∀j (HiGHS) on a validated A; no checks."""
     m, n = A.shape
     c = np.zeros(m + 1)
     c[-1] = -1.0
@@ -241,7 +260,7 @@ def _lp_maximin(A: np.ndarray) -> tuple[np.ndarray, float]:
                   A_eq=np.hstack([np.ones((1, m)), np.zeros((1, 1))]), b_eq=[1.0],
                   bounds=[(0, None)] * m + [(None, None)], method="highs")
     if res.status != 0:
-        raise RuntimeError(f"matrix_nash: HiGHS failed: {res.message}")
+        raise RuntimeError(f"the maximin LP of a {m} x {n} zero-sum game: HiGHS failed: {res.message}")
     x = np.clip(res.x[:m], 0.0, None)
     return x / x.sum(), float(res.x[-1])
 
