@@ -31,11 +31,22 @@ import numpy as np
 from scipy.optimize import brentq
 
 from rlref._checks import as_float_array, check_choice, check_distribution, check_finite, check_positive
-from rlref.solve import soft_value
+from rlref.solve import soft_value, soft_value_unchecked
 
 __all__ = ["DIVERGENCES", "robust_regularized_expectation"]
 
 DIVERGENCES = ("tv", "kl", "chi2")
+
+
+def _check_v_mu0(v: object, mu0: object) -> tuple[np.ndarray, np.ndarray]:
+    """v[S] finite and mu0[S] or mu0[d, S] distributions over v's states (ValueError naming them)."""
+    v = as_float_array("v", v, ndim=1)
+    check_finite("v", v)
+    m = as_float_array("mu0", mu0, ndim=(1, 2))
+    if m.shape[-1] != v.shape[0]:
+        raise ValueError(f"mu0 must have last axis of length len(v) = {v.shape[0]}, got shape {m.shape}")
+    check_distribution("mu0", m)
+    return v, m
 
 
 def _chi2_row(v: np.ndarray, mu0: np.ndarray, lam: float) -> float:
@@ -65,12 +76,7 @@ def robust_regularized_expectation(v: np.ndarray, mu0: np.ndarray, lam: float, d
     """
     div = check_choice("divergence", divergence, DIVERGENCES)
     lam_ = check_positive("lam", lam)
-    v = as_float_array("v", v, ndim=1)
-    check_finite("v", v)
-    m = as_float_array("mu0", mu0, ndim=(1, 2))
-    if m.shape[-1] != v.shape[0]:
-        raise ValueError(f"mu0 must have last axis of length len(v) = {v.shape[0]}, got shape {m.shape}")
-    check_distribution("mu0", m)
+    v, m = _check_v_mu0(v, mu0)
     rows = np.atleast_2d(m)
     if div == "kl":
         out = -soft_value(np.broadcast_to(-v, rows.shape), rows, lam_)
@@ -231,12 +237,7 @@ def robust_constrained_expectation(v: np.ndarray, mu0: np.ndarray, rho: float, d
 
     div = check_choice("divergence", divergence, CONSTRAINED_DIVERGENCES)
     rho_ = check_at_least("rho", rho, 0.0)
-    v = as_float_array("v", v, ndim=1)
-    check_finite("v", v)
-    m = as_float_array("mu0", mu0, ndim=(1, 2))
-    if m.shape[-1] != v.shape[0]:
-        raise ValueError(f"mu0 must have last axis of length len(v) = {v.shape[0]}, got shape {m.shape}")
-    check_distribution("mu0", m)
+    v, m = _check_v_mu0(v, mu0)
     rows = np.atleast_2d(m)
     if div == "tv":
         alphas = np.unique(v)
@@ -252,9 +253,9 @@ def robust_constrained_expectation(v: np.ndarray, mu0: np.ndarray, rho: float, d
                 out[i] = lo if span == 0.0 else ps @ vs
                 continue
 
-            def neg(t: float, vs=vs, ps=ps, lo=lo) -> float:
+            def neg(t: float, vs=vs, ps=ps) -> float:  # −(−b log Σ p e^{−v/b} − bρ), the soft value of −v at temperature b
                 b = np.exp(t)
-                return -(lo - b * np.log(ps @ np.exp(-(vs - lo) / b)) - b * rho_)
+                return -(-float(soft_value_unchecked(-vs, ps, b)) - b * rho_)
 
             res = minimize_scalar(neg, bounds=(np.log(span) - 20.0, np.log(span) + 20.0), method="bounded",
                                   options={"xatol": 1e-12, "maxiter": 2000})
@@ -311,8 +312,11 @@ def drpvi(lin: LinearMDP, states: np.ndarray, actions: np.ndarray, next_states: 
         else:
             betas = np.geomspace(1e-3, 1e3, num_grid) * span
             W = Lam_inv @ (np.exp(-(v[s2][:, None] - lo) / betas[None, :]).T @ F).T
-            W = np.clip(W, np.exp(-span / betas)[None, :], 1.0)
-            z = np.max(lo - betas[None, :] * np.log(W) - rho_ * betas[None, :], axis=1)
+            # log clip(W, e^{-span/β}, 1) in log space: the floor e^{-span/β} underflows to 0 for β ≪ span
+            pos = W > 0
+            log_w = np.where(pos, np.log(np.where(pos, W, 1.0)), -np.inf)
+            log_w = np.clip(log_w, (-span / betas)[None, :], 0.0)
+            z = np.max(lo - betas[None, :] * log_w - rho_ * betas[None, :], axis=1)
         Q[h] = np.clip(r + phi @ z - bonus, 0.0, H - h)
         V[h] = Q[h].max(axis=-1)
     return RobustPlan(values=V[:H], q=Q, policy=_greedy(Q))
