@@ -201,7 +201,9 @@ def r2pvi(lin: LinearMDP, states: np.ndarray, actions: np.ndarray, next_states: 
         v = V[h + 1]
         if div == "kl":
             w = ridge_fit(np.exp(-(v[s2] - v.min()) / lam_))
-            z = v.min() - lam_ * np.log(np.clip(w, np.exp(-(v.max() - v.min()) / lam_), 1.0))
+            pos = w > 0  # log clip(w, e^{-span/λ}, 1) in log space (the floor underflows for λ ≪ span)
+            log_w = np.clip(np.where(pos, np.log(np.where(pos, w, 1.0)), -np.inf), -(v.max() - v.min()) / lam_, 0.0)
+            z = v.min() - lam_ * log_w
         elif div == "tv":
             z = ridge_fit(np.minimum(v[s2], v.min() + lam_))
         else:
