@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlref._checks import check_positive
+from rlref._checks import check_count, check_positive
 from rlref.mdp import TabularMDP
 from rlref.policy import deterministic_policy, greedy_policy, validate_policy
 from rlref.solve._results import PlanningResult
@@ -192,8 +192,7 @@ def modified_policy_iteration(
     unknown or v0 has the wrong shape.
     References: Puterman & Shin (1978); Puterman (1994), §6.5, Thm 6.5.5, Prop. 6.5.1 and §6.6.
     """
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
-        raise ValueError(f"m must be a positive integer, got {m!r}")
+    m = check_count("m", m)
     eps = check_positive("epsilon", epsilon)
     max_iter = check_max_iter(max_iter)
     tie_tol = check_tie_tol(tie_tol)

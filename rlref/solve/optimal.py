@@ -11,13 +11,15 @@ iteration with inexact, warm-started Krylov evaluation: GMRES, chosen by measure
 docs/benchmarks.md; exact dense LU for small S), "lp" (HiGHS value LP), and "auto". A finite
 horizon is always solved exactly by backward induction.
 
-"auto" rule (measured on the benchmark instances): small problems (S ≤ 2000) → span-certified
-modified PI (m = 20; exact PI needs ~S iterations on chains such as RiverSwim); otherwise a
-10-sweep span-VI probe estimates the span contraction rate ρ
-(≪ γ on fast-mixing chains such as Garnet MDPs) and predicts the sweeps to ε; if that is ≤ 300 the
-probe continues as span VI, otherwise (slow mixing: gridworlds, chains) it switches to span MPI
-(m = 20) warm-started from the probe (measured: on the 100×100 slippery grid MPI 0.07 s vs Krylov
-PI 0.40-0.70 s). The result's ``reason`` records the numbers behind the choice.
+"auto" rule (measured, docs/benchmarks.md): every discounted instance runs span-certified modified
+PI with adaptive partial evaluation (at most m − 1 = 19 sweeps per greedy step, stopped once a
+sweep changes v by a span ≤ θ sp(T v − v), θ = 0.03): it was the fastest rlref method on every
+benchmark instance (Garnet S = 1e4-1e6, slippery grids, RiverSwim), ahead of span VI (which the
+earlier rule ran after a 21-sweep probe on fast-mixing instances) and of Krylov PI. If MPI is not
+certified within 5000 greedy steps, auto continues with Krylov policy iteration (finite
+convergence). Dense transition arrays with ≤ 10% non-zeros and S ≥ 200 are converted once to CSR
+first (RiverSwim: 3 non-zeros per row of 500). The result's ``reason`` records the rule and the
+numbers behind it.
 
 References: Puterman (1994), "Markov Decision Processes", §6.4-6.6 (Thm 6.6.3, span bounds);
 MacQueen (1966); Porteus (1971); Saad & Schultz (1986), "GMRES"; Howard (1960).
@@ -25,13 +27,11 @@ MacQueen (1966); Porteus (1971); Saad & Schultz (1986), "GMRES"; Howard (1960).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spl
 
-from rlref._checks import as_float_array, check_finite, check_positive
+from rlref._checks import as_float_array, check_count, check_finite, check_nonnegative, check_positive
 from rlref.mdp import TabularMDP
 from rlref.policy import greedy_policy
 from rlref.solve._results import PlanningResult
@@ -45,11 +45,14 @@ __all__ = ["optimal", "span_bounds", "METHODS", "EVALUATORS"]
 METHODS = ("auto", "vi", "mpi", "pi", "lp")
 #: Inexact evaluators for method="pi" (GMRES is the default: fastest in the benchmark).
 EVALUATORS = ("gmres", "bicgstab", "richardson")
-#: S at or below which "auto" uses exact policy iteration with dense solves.
-_SMALL_S = 2000
-#: Predicted span-VI sweeps above which "auto" switches to Krylov policy iteration.
-_MAX_PREDICTED_SWEEPS = 300
-_PROBE_SWEEPS = 10
+#: Default cap m on the MPI sweeps (m − 1 partial-evaluation sweeps) and the adaptive stop θ (measured).
+DEFAULT_M = 20
+DEFAULT_SWEEP_TOL = 0.03
+#: Greedy steps after which "auto" hands an uncertified MPI over to Krylov policy iteration.
+_AUTO_MPI_STEPS = 5000
+#: Dense P with at most this fraction of non-zeros (and S at least _SPARSIFY_MIN_S) is solved as CSR.
+_SPARSIFY_DENSITY = 0.1
+_SPARSIFY_MIN_S = 200
 
 
 def span_bounds(mdp: TabularMDP, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -163,8 +166,9 @@ def optimal(
     strict: bool = True,
     v0: np.ndarray | None = None,
     tie_tol: float = 0.0,
-    m: int = 20,
+    m: int = DEFAULT_M,
     evaluator: str = "gmres",
+    sweep_tol: float | None = DEFAULT_SWEEP_TOL,
 ) -> PlanningResult:
     """V* within ``epsilon`` (sup norm) and an ε-optimal policy, certified: the one call to make.
 
@@ -174,8 +178,10 @@ def optimal(
     γ and the probe's span contraction rate). Finite horizon: exact backward induction (bound from
     ties only).
 
-    method: "auto" | "vi" | "mpi" (m partial-evaluation sweeps) | "pi" (inexact Krylov evaluation,
-    ``evaluator`` in EVALUATORS) | "lp" (HiGHS value LP, then certified by one backup).
+    method: "auto" | "vi" | "mpi" (after each greedy step at most m − 1 partial-evaluation sweeps,
+    stopped early once one changes v by a span ≤ ``sweep_tol`` · sp(T v − v); ``sweep_tol=None``
+    always runs m − 1, the classical MPI) | "pi" (inexact Krylov evaluation, ``evaluator`` in
+    EVALUATORS) | "lp" (HiGHS value LP, then certified by one backup).
     Never silent: if ``max_iter`` passes first, ``strict=True`` (default) raises RuntimeError with
     the achieved bound; ``strict=False`` returns converged=False with that (valid) bound.
     Raises ValueError for an unknown method/evaluator, epsilon <= 0, max_iter < 1, a bad tie_tol or v0.
@@ -188,8 +194,9 @@ def optimal(
     eps = check_positive("epsilon", epsilon)
     max_iter = check_max_iter(max_iter)
     tie_tol = check_tie_tol(tie_tol)
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
-        raise ValueError(f"m must be a positive integer, got {m!r}")
+    m = check_count("m", m)
+    if sweep_tol is not None:
+        sweep_tol = check_nonnegative("sweep_tol", sweep_tol)
     if mdp.horizon is not None:
         out = backward_induction(mdp, HardBackup(mdp, tie_tol))
         return _planning_result(mdp, out, "backward_induction", "finite horizon: exact backward induction")
@@ -202,8 +209,10 @@ def optimal(
     if gamma == 0.0:
         return _certify(mdp, v, tie_tol, eps, 1, "vi", "gamma = 0: one backup is exact", strict)
     if method == "vi" or method == "mpi":
-        mm = 1 if method == "vi" else int(m)
-        out = iterate(mdp, backup, v, epsilon=eps, max_iter=max_iter, m=mm, bounds="span", strict=strict, method=method)
+        mm = 1 if method == "vi" else m
+        run = _sparsified(mdp)
+        out = iterate(run, HardBackup(run, tie_tol), v, epsilon=eps, max_iter=max_iter, m=mm, bounds="span", strict=strict,
+                      method=method, sweep_tol=sweep_tol)
         return _planning_result(mdp, out, method, "requested; span (MacQueen-Porteus) certificate")
     if method == "pi":
         return _krylov_pi(mdp, v, eps, max_iter, tie_tol, evaluator, f"requested; inexact evaluation by {evaluator}", strict)
@@ -215,31 +224,28 @@ def optimal(
         # them with span-VI sweeps (usually 0-3) until the certificate meets epsilon.
         out = iterate(mdp, backup, lp.values, epsilon=eps, max_iter=max_iter, bounds="span", strict=strict, method="lp")
         return _planning_result(mdp, out, "lp", "requested; HiGHS value LP, polished and certified by span-VI sweeps")
-    # auto
-    if S <= _SMALL_S:
-        out = iterate(mdp, backup, v, epsilon=eps, max_iter=min(max_iter, 5000), m=int(m), bounds="span", strict=False, method="mpi")
-        if out.converged:
-            return _planning_result(mdp, out, "mpi", f"auto: S={S} <= {_SMALL_S}: span-certified modified PI (m={int(m)})")
-        return _krylov_pi(mdp, out.values, eps, max_iter, tie_tol, evaluator,
-                          f"auto: S={S} <= {_SMALL_S}, modified PI not certified in 5000 iterations: policy iteration", strict)
-    k_g = gamma / (1.0 - gamma)
-    probe = iterate(mdp, backup, v, epsilon=eps, max_iter=_PROBE_SWEEPS, bounds="span", strict=False, method="vi")
-    if probe.converged:
-        return _planning_result(mdp, probe, "vi", f"auto: span VI converged within the {_PROBE_SWEEPS}-sweep probe (fast mixing)")
-    first = iterate(mdp, backup, probe.values, epsilon=eps, max_iter=1, bounds="span", strict=False, method="vi")
-    second = iterate(mdp, backup, first.values, epsilon=eps, max_iter=_PROBE_SWEEPS, bounds="span", strict=False, method="vi")
-    if second.converged:
-        second = replace(second, iterations=second.iterations + _PROBE_SWEEPS + 1)
-        return _planning_result(mdp, second, "vi", f"auto: span VI converged within {2 * _PROBE_SWEEPS + 1} sweeps (fast mixing)")
-    w1, w2 = first.value_error_bound, second.value_error_bound
-    rho = (w2 / w1) ** (1.0 / _PROBE_SWEEPS) if w1 > 0 and w2 > 0 else 0.0
-    target = 0.5 * eps / k_g  # half-width that certifies eps
-    need = np.inf if rho >= 1.0 else (np.log(max(target / max(w2, 1e-300), 1e-300)) / np.log(max(rho, 1e-300)) if rho > 0 else 0.0)
-    why = f"S={S}, gamma={gamma}, probe span contraction rate {rho:.4f} (gamma={gamma}), predicted span-VI sweeps {need:.0f}"
-    if need <= _MAX_PREDICTED_SWEEPS:
-        out = iterate(mdp, backup, second.values, epsilon=eps, max_iter=max_iter, bounds="span", strict=strict, method="vi")
-        out = replace(out, iterations=out.iterations + 2 * _PROBE_SWEEPS + 1)
-        return _planning_result(mdp, out, "vi", f"auto: {why} <= {_MAX_PREDICTED_SWEEPS}: span value iteration")
-    out = iterate(mdp, backup, second.values, epsilon=eps, max_iter=max_iter, m=int(m), bounds="span", strict=strict, method="mpi")
-    out = replace(out, iterations=out.iterations + 2 * _PROBE_SWEEPS + 1)
-    return _planning_result(mdp, out, "mpi", f"auto: {why} > {_MAX_PREDICTED_SWEEPS}: slow mixing, span modified PI (m={int(m)})")
+    # auto: span MPI with adaptive evaluation on every discounted instance (measured fastest)
+    run = _sparsified(mdp)
+    how = f"m <= {m}" + ("" if sweep_tol is None else f", sweeps stopped at span change <= {sweep_tol:g} sp(Tv - v)")
+    steps = min(max_iter, _AUTO_MPI_STEPS)
+    out = iterate(run, HardBackup(run, tie_tol), v, epsilon=eps, max_iter=steps, m=m, bounds="span", strict=False,
+                  method="mpi", sweep_tol=sweep_tol)
+    why = (f"auto: S={S}, gamma={gamma}{', dense P run as CSR' if run is not mdp else ''}: span-certified modified PI ({how}), "
+           "the fastest rlref method on every benchmark instance (docs/benchmarks.md)")
+    if out.converged or steps == max_iter:
+        if strict and not out.converged:
+            raise RuntimeError(f"optimal(method='auto') stopped after {out.iterations} iterations with certified bound "
+                               f"{out.suboptimality_bound:.3e} > epsilon={eps:.3e}; raise max_iter or pass strict=False")
+        return _planning_result(mdp, out, "mpi", why)
+    return _krylov_pi(mdp, out.values, eps, max_iter, tie_tol, evaluator,
+                      f"{why}; not certified in {steps} greedy steps: Krylov policy iteration from there", strict)
+
+
+def _sparsified(mdp: TabularMDP) -> TabularMDP:
+    """The same discounted MDP with a CSR transition matrix when its dense P is mostly zeros (one
+    conversion, O(S²A); each later mat-vec then costs O(nnz) instead of O(S²A)); otherwise mdp."""
+    P = mdp.P
+    S = mdp.num_states
+    if sp.issparse(P) or S < _SPARSIFY_MIN_S or np.count_nonzero(P) > _SPARSIFY_DENSITY * P.size:
+        return mdp
+    return TabularMDP(sp.csr_matrix(mdp.transition_matrix()), mdp.r, gamma=mdp.gamma, mu0=mdp.mu0, name=mdp.name, reward_axes="sa")

@@ -23,14 +23,14 @@ from __future__ import annotations
 import numpy as np
 
 from rlref import divergences
-from rlref._checks import as_float_array, check_nonnegative, check_positive
+from rlref._checks import as_float_array, check_beta, check_count, check_nonnegative, check_positive
 from rlref.mdp import TabularMDP
 from rlref.policy import stage_policy, validate_policy
 from rlref.solve._results import EvaluationResult, SoftResult
 from rlref.solve.bellman import SoftBackup, _resolve_ref
 from rlref.solve.evaluation import _staged, evaluate_values, objective_of
 from rlref.solve.iteration import backward_induction, check_bounds, check_max_iter, check_v0, iterate
-from rlref.solve.tilt import _check_beta, soft_greedy, soft_value
+from rlref.solve.tilt import soft_greedy, soft_value
 
 __all__ = ["soft_greedy", "soft_value", "soft_value_iteration", "soft_policy_evaluation", "kl_rows"]
 
@@ -88,12 +88,11 @@ def soft_value_iteration(
     References: Geist, Scherrer & Pietquin (2019), Thm 1 (contraction) and Prop. 3; Ziebart (2010),
     Thm 6.8; Puterman (1994), Thm 6.3.1 (stopping rule), §6.5 (MPI), §6.6 (span bounds).
     """
-    b = _check_beta(beta)
+    b = check_beta("beta", beta, allow_inf=True)
     eps = check_positive("epsilon", epsilon)
     max_iter = check_max_iter(max_iter)
     bounds = check_bounds(bounds)
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
-        raise ValueError(f"m must be a positive integer, got {m!r}")
+    m = check_count("m", m)
     v = check_v0(mdp, v0)
     ref = _resolve_ref(mdp, pi_ref)
     backup = SoftBackup(mdp, ref, b)
@@ -131,7 +130,7 @@ def soft_policy_evaluation(mdp: TabularMDP, pi: np.ndarray, beta: float, pi_ref:
     mass outside supp π_ref at some state (KL = +inf there, so the regularized value is −inf).
     References: Geist, Scherrer & Pietquin (2019), Def. of T_{π,Ω} (eq. 3) and Prop. 2.
     """
-    b = _check_beta(beta, allow_inf=False)
+    b = check_beta("beta", beta)
     pi = validate_policy(mdp, pi)
     ref = _resolve_ref(mdp, pi_ref)
     if mdp.horizon is None and (pi.ndim == 3 or ref.ndim == 3):

@@ -23,21 +23,19 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_softmax, logsumexp
 
-from rlref._checks import as_float_array, check_distribution, check_finite
+from rlref._checks import as_float_array, check_beta, check_distribution, check_finite
 
 __all__ = ["soft_greedy", "soft_value", "greedy_limit", "soft_value_unchecked", "soft_greedy_unchecked"]
 
 
-def _check_beta(beta: float, allow_inf: bool = True) -> float:
+def _beta(beta: float) -> float:
+    """β ∈ (0, ∞] via rlref._checks.check_beta; at exactly β = 0 the message points to greedy_limit."""
     try:
-        b = float(beta)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"beta must be a positive number, got {beta!r}") from exc
-    if np.isnan(b) or b <= 0 or (not allow_inf and np.isinf(b)):
-        kind = "> 0 (np.inf allowed)" if allow_inf else "> 0 and finite"
-        hint = "; for the beta -> 0 limit call rlref.solve.greedy_limit" if b == 0 else ""
-        raise ValueError(f"beta must be {kind}, got {beta!r}{hint}")
-    return b
+        return check_beta("beta", beta, allow_inf=True)
+    except ValueError as exc:
+        if isinstance(beta, (int, float, np.integer, np.floating)) and not isinstance(beta, bool) and beta == 0:
+            raise ValueError(f"{exc}; for the beta -> 0 limit call rlref.solve.greedy_limit") from None
+        raise
 
 
 def _check_q_ref(q: np.ndarray, pi_ref: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -110,7 +108,7 @@ def soft_value(q: np.ndarray, pi_ref: np.ndarray | None, beta: float) -> np.ndar
     References: Geist, Scherrer & Pietquin (2019), Prop. 1 (Legendre-Fenchel of β·KL);
     Ziebart (2010), Thm 6.8.
     """
-    b = _check_beta(beta)
+    b = _beta(beta)
     q, ref = _check_q_ref(q, pi_ref)
     return soft_value_unchecked(q, ref, b)
 
@@ -127,7 +125,7 @@ def soft_greedy(q: np.ndarray, pi_ref: np.ndarray | None, beta: float) -> np.nda
     Raises ValueError if beta <= 0 or pi_ref is not a distribution over the last axis.
     References: Korbak, Perez & Buckley (2022), eq. (2); Rafailov et al. (2023), eq. (4).
     """
-    b = _check_beta(beta)
+    b = _beta(beta)
     q, ref = _check_q_ref(q, pi_ref)
     return soft_greedy_unchecked(q, ref, b)
 
