@@ -76,7 +76,7 @@ from typing import Any
 
 import numpy as np
 
-from rlref._checks import as_float_array, check_finite, check_positive
+from rlref._checks import as_float_array, as_generator, check_count, check_finite, check_positive
 from rlref.mdp import TabularMDP
 from rlref.policy import softmax_policy, validate_policy
 from rlref.solve import occupancy_measure, policy_from_occupancy, value_iteration
@@ -314,16 +314,6 @@ def require_linear_q(game: AdversarialMDP, atol: float = 1e-8) -> None:
 
 
 # ------------------------------------------------------------------------------------- adversaries
-def _rng(rng: np.random.Generator | None, seed: int | None) -> np.random.Generator:
-    if rng is not None and seed is not None:
-        raise ValueError("pass rng or seed, not both")
-    if rng is not None:
-        if not isinstance(rng, np.random.Generator):
-            raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-        return rng
-    return np.random.default_rng(seed)
-
-
 def _simplex_phi(phi: Any) -> np.ndarray:
     f = as_float_array("phi", phi, ndim=3)
     check_finite("phi", f)
@@ -334,12 +324,6 @@ def _simplex_phi(phi: Any) -> np.ndarray:
             f"lie in [0, 1]; phi[s={s}, a={a}] = {f[s, a]!r}"
         )
     return f
-
-
-def _count(name: str, n: Any) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {n!r}")
-    return int(n)
 
 
 def iid_losses(phi: Any, K: int, H: int, *, gap: float = 0.1, rng: np.random.Generator | None = None, seed: int | None = None) -> np.ndarray:
@@ -353,10 +337,10 @@ def iid_losses(phi: Any, K: int, H: int, *, gap: float = 0.1, rng: np.random.Gen
     family behind the Ω(√K) lower bound).
     """
     f = _simplex_phi(phi)
-    K, H = _count("K", K), _count("H", H)
+    K, H = check_count("K", K), check_count("H", H)
     if not (0.0 <= float(gap) <= 1.0):
         raise ValueError(f"gap must lie in [0, 1], got {gap!r}")
-    gen = _rng(rng, seed)
+    gen = as_generator(rng, seed)
     d = f.shape[-1]
     x = gen.integers(0, 2, size=d)
     if d > 1 and np.all(x == x[0]):
@@ -375,9 +359,9 @@ def switching_losses(phi: Any, K: int, H: int, *, period: int = 50, n_regimes: i
     References: Dai et al. (2023), §2 (arbitrary oblivious losses); the construction is derived here.
     """
     f = _simplex_phi(phi)
-    K, H = _count("K", K), _count("H", H)
-    period, n_regimes = _count("period", period), _count("n_regimes", n_regimes)
-    gen = _rng(rng, seed)
+    K, H = check_count("K", K), check_count("H", H)
+    period, n_regimes = check_count("period", period), check_count("n_regimes", n_regimes)
+    gen = as_generator(rng, seed)
     g = gen.random((n_regimes, H, f.shape[-1]))
     j = (np.arange(K) // period) % n_regimes
     return np.clip(np.einsum("sai,khi->khsa", f, g[j]), 0.0, 1.0)
@@ -400,10 +384,10 @@ def punishing_losses(mdp: TabularMDP, phi: Any, K: int, *, refresh: int = 10, no
     S, A = mdp.num_states, mdp.num_actions
     if f.shape[:2] != (S, A):
         raise ValueError(f"phi must have shape (S, A, d) = ({S}, {A}, d), got {f.shape}")
-    K, refresh = _count("K", K), _count("refresh", refresh)
+    K, refresh = check_count("K", K), check_count("refresh", refresh)
     if not (0.0 <= float(noise) <= 1.0):
         raise ValueError(f"noise must lie in [0, 1], got {noise!r}")
-    gen = _rng(rng, seed)
+    gen = as_generator(rng, seed)
     H, d = mdp.horizon, f.shape[-1]
     out = np.zeros((K, H, S, A))
     total = np.zeros((H, S, A))
@@ -442,13 +426,13 @@ class Simulator:
         if not isinstance(mdp, TabularMDP) or mdp.horizon is None:
             raise ValueError("mdp must be a finite-horizon TabularMDP")
         self.mdp = mdp
-        self.rng = _rng(rng, None)
+        self.rng = as_generator(rng, None)
         self._P = np.asarray(mdp.dense_P())
         self.calls = 0
         self.trajectories = 0
 
     def rollout(self, pi: np.ndarray, n: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        n = _count("n", n)
+        n = check_count("n", n)
         H = self.mdp.horizon
         pi = np.asarray(pi)
         if pi.shape != (H, self.mdp.num_states, self.mdp.num_actions):
@@ -494,7 +478,7 @@ def best_fixed_policy(game: AdversarialMDP, K: int | None = None) -> Hindsight:
     Equals the occupancy LP min_{q ∈ polytope} ⟨q, Σ_k ℓ_k⟩ (tested against rlref.solve.lp_occupancy).
     References: Zimin & Neu (2013), §2 (regret against the best fixed policy); Puterman (1994), §4.5.
     """
-    K = game.K if K is None else _count("K", K)
+    K = game.K if K is None else check_count("K", K)
     if K > game.K:
         raise ValueError(f"K must be <= the game's {game.K} episodes, got {K}")
     res = _solve_hindsight(game.mdp, game.losses[:K].sum(axis=0))
@@ -610,7 +594,7 @@ def default_tuning(algorithm: str, K: int, H: int, A: int, d: int, *, c_eta: flo
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    K, H, A, d = _count("K", K), _count("H", H), _count("A", A), _count("d", d)
+    K, H, A, d = check_count("K", K), check_count("H", H), check_count("A", A), check_count("d", d)
     M = int(np.ceil(np.sqrt(K)))
     if algorithm == "dilated_bonus":
         gam = c_gamma * K ** (-2.0 / 3.0)
@@ -666,10 +650,10 @@ def policy_optimization(
     gam = check_positive("tuning.gamma", tun.gamma)
     if not (tun.beta >= 0.0 and np.isfinite(tun.beta)):
         raise ValueError(f"tuning.beta must be finite and >= 0, got {tun.beta!r}")
-    M = _count("tuning.rollouts", tun.rollouts)
+    M = check_count("tuning.rollouts", tun.rollouts)
     if check_linear:
         require_linear_q(game)
-    gen = _rng(rng, seed)
+    gen = as_generator(rng, seed)
     sim = Simulator(game.mdp, gen)
     env = Simulator(game.mdp, gen)  # the real environment: its rollouts are the played episodes
     phi = game.phi
@@ -853,7 +837,7 @@ def oreps(game: AdversarialMDP, eta: float | None = None, *, feedback: str = "fu
     eta = check_positive("eta", eta)
     if not (implicit_exploration >= 0.0):
         raise ValueError(f"implicit_exploration must be >= 0, got {implicit_exploration!r}")
-    gen = _rng(rng, seed)
+    gen = as_generator(rng, seed)
     env = Simulator(game.mdp, gen)
     q = occupancy_measure(game.mdp, np.full((H, S, A), 1.0 / A))
     q = np.maximum(q, 1e-300)
@@ -1050,7 +1034,7 @@ def default_simfree_tuning(algorithm: str, K: int, H: int, A: int, d: int, phi_s
     """
     if algorithm not in SIMULATOR_FREE:
         raise ValueError(f"algorithm must be one of {SIMULATOR_FREE}, got {algorithm!r}")
-    K, H, A, d = _count("K", K), _count("H", H), _count("A", A), _count("d", d)
+    K, H, A, d = check_count("K", K), check_count("H", H), check_count("A", A), check_count("d", d)
     phi_sq_max = check_positive("phi_sq_max", phi_sq_max)
     if algorithm == "log_barrier_sf":
         W = int(min(K, max(2, np.ceil(c_epoch * K ** (2.0 / 3.0)))))
@@ -1102,7 +1086,7 @@ def simulator_free_po(game: AdversarialMDP, algorithm: str, tuning: SimFreeTunin
     gam = check_positive("tuning.gamma", tun.gamma)
     if not (tun.beta >= 0.0 and np.isfinite(tun.beta)):
         raise ValueError(f"tuning.beta must be finite and >= 0, got {tun.beta!r}")
-    W = _count("tuning.epoch", tun.epoch)
+    W = check_count("tuning.epoch", tun.epoch)
     if algorithm == "mgr_hedge_sf":
         c = check_positive("tuning.mgr_step", tun.mgr_step)
         if c * (gam + phi_sq_max) > 1.0 + 1e-12:
@@ -1110,7 +1094,7 @@ def simulator_free_po(game: AdversarialMDP, algorithm: str, tuning: SimFreeTunin
                              f"(gamma {gam!r}, max ||phi||^2 {phi_sq_max!r})")
     if check_linear:
         require_linear_q(game)
-    gen = _rng(rng, seed)
+    gen = as_generator(rng, seed)
     env = Simulator(game.mdp, gen)  # the real environment only
     cum = np.zeros((H, S, A))
     exp_l = np.empty(K)

@@ -57,7 +57,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_softmax, logsumexp
 
-from rlref._checks import as_float_array, check_positive
+from rlref._checks import as_float_array, check_beta, check_count, check_positive
 from rlref.linear import LinearMDP
 from rlref.mdp import TabularMDP
 from rlref.policy import validate_policy
@@ -117,16 +117,6 @@ def _check_finite_horizon(mdp: TabularMDP) -> int:
     return mdp.horizon
 
 
-def _check_lam(lam: float, name: str = "lam") -> float:
-    try:
-        v = float(lam)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a positive finite number, got {lam!r}") from exc
-    if not np.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {lam!r}")
-    return v
-
-
 def _check_int_array(name: str, x: object, upper: int) -> np.ndarray:
     arr = np.asarray(x)
     if arr.ndim != 2:
@@ -184,9 +174,7 @@ def sample_trajectories(mdp: TabularMDP, pi: np.ndarray, num_episodes: int, rng:
     """
     _check_finite_horizon(mdp)
     pi = _staged_policy(mdp, pi)
-    if isinstance(num_episodes, bool) or int(num_episodes) != num_episodes or num_episodes < 1:
-        raise ValueError(f"num_episodes must be a positive integer, got {num_episodes!r}")
-    N = int(num_episodes)
+    N = check_count("num_episodes", num_episodes)
     P = _stage_P(mdp)
     return _rollout(P, pi, mdp.mu0, N, rng)
 
@@ -235,8 +223,8 @@ def behavior_cloning(states: np.ndarray, actions: np.ndarray, num_states: int, n
     References: Tiapkin et al. (2024), §3, the tabular BC estimator with logarithmic
     regularization (Laplace/add-κ smoothing).
     """
-    S = _check_count("num_states", num_states)
-    A = _check_count("num_actions", num_actions)
+    S = check_count("num_states", num_states)
+    A = check_count("num_actions", num_actions)
     k = float(kappa)
     if not np.isfinite(k) or k < 0:
         raise ValueError(f"kappa must be a finite number >= 0, got {kappa!r}")
@@ -250,12 +238,6 @@ def behavior_cloning(states: np.ndarray, actions: np.ndarray, num_states: int, n
     logp = np.log(np.where(pol > 0, pol, 1.0))  # pol = 0 only where κ = 0 and n_h(s, a) = 0 (weight 0)
     ll = float(np.sum(counts * logp) + k * np.sum(logp))
     return BCResult(policy=pol, counts=counts, kappa=k, log_likelihood=ll)
-
-
-def _check_count(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -448,8 +430,7 @@ def _check_explorer_args(epsilon: float, delta: float, bonus_scale: float, max_e
         raise ValueError(f"delta must lie in (0, 1), got {delta!r}")
     check_positive("bonus_scale", bonus_scale)
     check_positive("growth", growth)
-    if isinstance(max_episodes, bool) or int(max_episodes) != max_episodes or max_episodes < 1:
-        raise ValueError(f"max_episodes must be a positive integer, got {max_episodes!r}")
+    check_count("max_episodes", max_episodes)
 
 
 def _check_rewards(r: np.ndarray) -> None:
@@ -510,6 +491,34 @@ def _tabular_plan(n_sa: np.ndarray, n_sas: np.ndarray, r: np.ndarray, ref: np.nd
     return policy, V_up[:H], V_lo_pi[:H], W[0]
 
 
+def _explore_until_certified(plan, update, P: np.ndarray, cP: np.ndarray, mu0: np.ndarray, epsilon: float, max_episodes: int,
+                             growth: float, rng: np.random.Generator, record_policies: bool) -> dict:
+    """The explorers' shared loop: plan(episodes) -> (policy, certificate, extra) on the current statistics; stop
+    when certificate <= epsilon (converged) or max_episodes have been drawn; otherwise roll the planned policy out
+    for max(1, ceil(growth · episodes)) more episodes and update(trajectories, next_states) the statistics."""
+    episodes = 0
+    hist_e, hist_c, hist_p = [], [], []
+    converged = False
+    while True:
+        policy, cert, extra = plan(episodes)
+        hist_e.append(episodes)
+        hist_c.append(cert)
+        if record_policies:
+            hist_p.append(policy)
+        if cert <= epsilon:
+            converged = True
+            break
+        if episodes >= max_episodes:
+            break
+        batch = int(min(max_episodes - episodes, max(1, np.ceil(growth * episodes))))
+        tr = _rollout(P, policy, mu0, batch, rng, cP=cP)
+        update(tr, np.concatenate([tr.states[:, 1:], tr.final_states[:, None]], axis=1))
+        episodes += batch
+    return {"policy": policy, "cert": cert, "extra": extra, "episodes": episodes, "converged": converged,
+            "history_episodes": np.array(hist_e), "history_certificate": np.array(hist_c),
+            "history_policies": np.array(hist_p) if record_policies else None}
+
+
 def _explore(mdp: TabularMDP, ref: np.ndarray | None, lam: float | None, epsilon: float, delta: float, rng: np.random.Generator,
              max_episodes: int, bonus_scale: float, growth: float, record_policies: bool) -> BPIResult:
     H = _check_finite_horizon(mdp)
@@ -522,40 +531,28 @@ def _explore(mdp: TabularMDP, ref: np.ndarray | None, lam: float | None, epsilon
     mu0 = mdp.mu0
     n_sa = np.zeros((H, S, A))
     n_sas = np.zeros((H, S, A, S))
-    episodes = 0
-    hist_e, hist_c, hist_p = [], [], []
-    policy = np.full((H, S, A), 1.0 / A) if ref is None else np.array(ref, dtype=float)
-    cert, V_up, V_lo = np.inf, np.zeros((H, S)), np.zeros((H, S))
-    converged = False
-    while True:
+
+    def plan(episodes: int) -> tuple[np.ndarray, float, tuple[np.ndarray, np.ndarray]]:
         policy, V_up, V_lo, W0 = _tabular_plan(n_sa, n_sas, r, ref, lam, delta, bonus_scale)
         cert_lin = float(mu0 @ (V_up[0] - V_lo[0]))
-        cert = min(cert_lin, float(mu0 @ W0)) if lam is not None else cert_lin
-        hist_e.append(episodes)
-        hist_c.append(cert)
-        if record_policies:
-            hist_p.append(policy)
-        if cert <= epsilon:
-            converged = True
-            break
-        if episodes >= max_episodes:
-            break
-        batch = int(min(max_episodes - episodes, max(1, np.ceil(growth * episodes))))
-        tr = _rollout(P, policy, mu0, batch, rng, cP=cP)
-        nxt = np.concatenate([tr.states[:, 1:], tr.final_states[:, None]], axis=1)
+        return policy, (min(cert_lin, float(mu0 @ W0)) if lam is not None else cert_lin), (V_up, V_lo)
+
+    def update(tr: Trajectories, nxt: np.ndarray) -> None:
         hh = np.broadcast_to(np.arange(H), tr.states.shape)
         flat_sa = ((hh * S + tr.states) * A + tr.actions).ravel()
         if flat_sa.size * 8 < n_sas.size:  # small batch: scatter-add beats a full-length bincount
             np.add.at(n_sa.reshape(-1), flat_sa, 1.0)
             np.add.at(n_sas.reshape(-1), flat_sa * S + nxt.ravel(), 1.0)
         else:
-            n_sa += np.bincount(flat_sa, minlength=H * S * A).reshape(H, S, A)
-            n_sas += np.bincount(flat_sa * S + nxt.ravel(), minlength=H * S * A * S).reshape(H, S, A, S)
-        episodes += batch
-    return BPIResult(policy=policy, certificate=cert, episodes=episodes, samples=episodes * H, converged=converged,
-                     lam=0.0 if lam is None else lam, upper_values=V_up, lower_values=V_lo,
-                     history_episodes=np.array(hist_e), history_certificate=np.array(hist_c),
-                     history_policies=np.array(hist_p) if record_policies else None)
+            n_sa[...] += np.bincount(flat_sa, minlength=H * S * A).reshape(H, S, A)
+            n_sas[...] += np.bincount(flat_sa * S + nxt.ravel(), minlength=H * S * A * S).reshape(H, S, A, S)
+
+    run = _explore_until_certified(plan, update, P, cP, mu0, epsilon, max_episodes, growth, rng, record_policies)
+    V_up, V_lo = run["extra"]
+    return BPIResult(policy=run["policy"], certificate=run["cert"], episodes=run["episodes"], samples=run["episodes"] * H,
+                     converged=run["converged"], lam=0.0 if lam is None else lam, upper_values=V_up, lower_values=V_lo,
+                     history_episodes=run["history_episodes"], history_certificate=run["history_certificate"],
+                     history_policies=run["history_policies"])
 
 
 def regularized_bpi(mdp: TabularMDP, pi_ref: np.ndarray | None, lam: float, epsilon: float, *, delta: float = 0.1,
@@ -590,7 +587,7 @@ def regularized_bpi(mdp: TabularMDP, pi_ref: np.ndarray | None, lam: float, epsi
     derived here.
     """
     H = _check_finite_horizon(mdp)
-    lam = _check_lam(lam)
+    lam = check_beta("lam", lam)
     ref = None if pi_ref is None else np.ascontiguousarray(_staged_policy(mdp, pi_ref, "pi_ref"))
     if ref is not None and H != ref.shape[0]:
         raise ValueError(f"pi_ref has {ref.shape[0]} stages but the MDP has H = {H}")
@@ -637,7 +634,7 @@ def linear_regularized_bpi(lin: LinearMDP, pi_ref: np.ndarray | None, lam: float
         raise ValueError(f"lin must be a LinearMDP, got {type(lin).__name__}")
     mdp = lin.to_tabular()
     H = _check_finite_horizon(mdp)
-    lam = _check_lam(lam)
+    lam = check_beta("lam", lam)
     _check_explorer_args(epsilon, delta, bonus_scale, max_episodes, growth)
     rho = check_positive("ridge", ridge)
     S, A, d = mdp.num_states, mdp.num_actions, lin.dim
@@ -654,10 +651,8 @@ def linear_regularized_bpi(lin: LinearMDP, pi_ref: np.ndarray | None, lam: float
     M = np.zeros((H, d, S))
     steps = H - np.arange(H)
     wmax = np.concatenate([np.cumsum(steps[::-1])[::-1], [0.0]])
-    episodes = 0
-    hist_e, hist_c, hist_p = [], [], []
-    converged = False
-    while True:
+
+    def plan(episodes: int) -> tuple[np.ndarray, float, tuple[np.ndarray, np.ndarray]]:
         scale_log = np.sqrt(np.log(2.0 * d * H * max(episodes, 1) / float(delta)))
         policy = np.empty((H, S, A))
         V_up, V_lo, W = (np.zeros((H + 1, S)) for _ in range(3))
@@ -678,27 +673,20 @@ def linear_regularized_bpi(lin: LinearMDP, pi_ref: np.ndarray | None, lam: float
             # KL-type propagation as in the tabular explorer, with the squared elliptical width as the "KL radius"
             w_next = kl_upper_mean(model @ W[h + 1], (bonus_scale * d * scale_log * norm) ** 2, wmax[h + 1])
             W[h] = np.minimum(wmax[h], g + np.einsum("sa,sa->s", pi_h, w_next))
-        cert = float(mu0 @ W[0])
-        hist_e.append(episodes)
-        hist_c.append(cert)
-        if record_policies:
-            hist_p.append(policy)
-        if cert <= epsilon:
-            converged = True
-            break
-        if episodes >= max_episodes:
-            break
-        batch = int(min(max_episodes - episodes, max(1, np.ceil(growth * episodes))))
-        tr = _rollout(P, policy, mu0, batch, rng, cP=cP)
-        nxt = np.concatenate([tr.states[:, 1:], tr.final_states[:, None]], axis=1)
+        return policy, float(mu0 @ W[0]), (V_up[:H], V_lo[:H])
+
+    def update(tr: Trajectories, nxt: np.ndarray) -> None:
         for h in range(H):
             F = phi[tr.states[:, h], tr.actions[:, h]]  # [batch, d]
             Lam[h] += F.T @ F
             M[h] += F.T @ np.eye(S)[nxt[:, h]]
-        episodes += batch
-    return BPIResult(policy=policy, certificate=cert, episodes=episodes, samples=episodes * H, converged=converged, lam=lam,
-                     upper_values=V_up[:H], lower_values=V_lo[:H], history_episodes=np.array(hist_e),
-                     history_certificate=np.array(hist_c), history_policies=np.array(hist_p) if record_policies else None)
+
+    run = _explore_until_certified(plan, update, P, cP, mu0, epsilon, max_episodes, growth, rng, record_policies)
+    V_up, V_lo = run["extra"]
+    return BPIResult(policy=run["policy"], certificate=run["cert"], episodes=run["episodes"], samples=run["episodes"] * H,
+                     converged=run["converged"], lam=lam, upper_values=V_up, lower_values=V_lo,
+                     history_episodes=run["history_episodes"], history_certificate=run["history_certificate"],
+                     history_policies=run["history_policies"])
 
 
 # ----------------------------------------------------------------------------- decomposition
@@ -737,7 +725,7 @@ def suboptimality_decomposition(mdp: TabularMDP, pi_expert: np.ndarray, pi_bc: n
     + λ·KL_traj(π_E ‖ π_BC) + regularized BPI error); the exact five-term identity is derived here.
     """
     _check_finite_horizon(mdp)
-    lam = _check_lam(lam)
+    lam = check_beta("lam", lam)
     pe = np.ascontiguousarray(_staged_policy(mdp, pi_expert, "pi_expert"))
     pb = np.ascontiguousarray(_staged_policy(mdp, pi_bc, "pi_bc"))
     ph = np.ascontiguousarray(_staged_policy(mdp, pi_hat, "pi_hat"))
@@ -804,8 +792,8 @@ def fit_trajectory_reward(pairs: PreferencePairs, num_states: int, num_actions: 
     (0 there). Returns r̂ [H, S, A].
     References: Tiapkin et al. (2024), §5 (reward MLE for demonstration-regularized RLHF).
     """
-    S = _check_count("num_states", num_states)
-    A = _check_count("num_actions", num_actions)
+    S = check_count("num_states", num_states)
+    A = check_count("num_actions", num_actions)
     rid = check_positive("ridge", ridge)
     s1, a1 = _check_trajectories(pairs.first.states, pairs.first.actions, S, A)
     _check_trajectories(pairs.second.states, pairs.second.actions, S, A, horizon=s1.shape[1])
@@ -864,7 +852,7 @@ def demo_regularized_rlhf(mdp: TabularMDP, pi_ref: np.ndarray | None, pairs: Pre
     References: Tiapkin et al. (2024), §5, demonstration-regularized RLHF.
     """
     H = _check_finite_horizon(mdp)
-    lam = _check_lam(lam)
+    lam = check_beta("lam", lam)
     S, A = mdp.num_states, mdp.num_actions
     if reward is None:
         if pairs is None:
