@@ -57,6 +57,8 @@ __all__ = [
     "ota_values",
     "shortest_path_option_values",
     "advantage_sign_accuracy",
+    "advantage_sign_probability",
+    "effective_horizon_steps",
 ]
 
 
@@ -281,3 +283,28 @@ def effective_horizon_steps(distance: float, n: int) -> int:
     """⌈d*/n⌉: the number of high-level value backups between a state and a goal at distance d*."""
     k = check_count("n", n, meaning="the option horizon")
     return int(math.ceil(float(distance) / k))
+
+
+def advantage_sign_probability(values: np.ndarray, distance: np.ndarray, pairs: np.ndarray, sigma: float) -> np.ndarray:
+    """P(sign of the estimated advantage is right) when each table entry carries an independent
+    N(0, σ²) estimation error, V̂ = V + σ ξ (a model of function-approximation error, derived here):
+
+        V̂(s_sub, g) − V̂(s, g) ~ N(ΔV, 2σ²),   P(right) = Φ(sign(Δd) · ΔV / (σ √2)),
+
+    with ΔV = V(s_sub, g) − V(s, g) and Δd = d*(s, g) − d*(s_sub, g) ≠ 0 (rows with Δd = 0 raise).
+    Shapes: values[s, g], distance[s, g], pairs[m, 3] of (s, s_sub, g) -> [m].
+    """
+    from scipy.special import ndtr
+
+    sd = check_positive("sigma", sigma)
+    p = np.asarray(pairs)
+    if p.ndim != 2 or p.shape[1] != 3:
+        raise ValueError(f"pairs must have shape (m, 3) of (s, s_sub, g) rows, got {p.shape}")
+    v = np.asarray(values, dtype=float)
+    d = np.asarray(distance, dtype=float)
+    dv = v[p[:, 1], p[:, 2]] - v[p[:, 0], p[:, 2]]
+    dd = d[p[:, 0], p[:, 2]] - d[p[:, 1], p[:, 2]]
+    if np.any(dd == 0):
+        i = int(np.argmax(dd == 0))
+        raise ValueError(f"pairs[{i}] = {p[i].tolist()} has equal distances to the goal: the advantage has no right sign")
+    return ndtr(np.sign(dd) * dv / (sd * math.sqrt(2.0)))
