@@ -127,14 +127,18 @@ def robust_regularized_dp(lin: LinearMDP, lam: float, divergence: str) -> Robust
     Shapes: lin.phi[s, a, d] (rows on the simplex), lin.mu[d, s'] (rows distributions) -> RobustPlan.
     References: Tang, Liu & Xu (2024), arXiv 2411.18612, Sec. 3 (robust regularized Bellman equation).
     """
+    return _robust_backward_induction(lin, lambda v, mu: robust_regularized_expectation(v, mu, lam, divergence))
+
+
+def _robust_backward_induction(lin: LinearMDP, inner) -> RobustPlan:
+    """Q_h = r + φ · inner(V_{h+1}, μ⁰) (inner(v, μ⁰)[i] the robust expectation under factor i), V_h = max_a Q_h, V_H = 0."""
     phi, mu, H = _check_factors(lin)
     S, A, _ = phi.shape
     r = np.einsum("sad,d->sa", phi, np.asarray(lin.theta))
     V = np.zeros((H + 1, S))
     Q = np.zeros((H, S, A))
     for h in range(H - 1, -1, -1):
-        z = robust_regularized_expectation(V[h + 1], mu, lam, divergence)
-        Q[h] = r + phi @ z
+        Q[h] = r + phi @ inner(V[h + 1], mu)
         V[h] = Q[h].max(axis=-1)
     return RobustPlan(values=V[:H], q=Q, policy=_greedy(Q))
 
@@ -271,15 +275,7 @@ def robust_constrained_dp(lin: LinearMDP, rho: float, divergence: str) -> Robust
 
     References: Tang, Liu & Xu (2024), arXiv 2411.18612, Sec. 2 (the d-rectangular DRMDP it is compared with).
     """
-    phi, mu, H = _check_factors(lin)
-    S, A, _ = phi.shape
-    r = np.einsum("sad,d->sa", phi, np.asarray(lin.theta))
-    V = np.zeros((H + 1, S))
-    Q = np.zeros((H, S, A))
-    for h in range(H - 1, -1, -1):
-        Q[h] = r + phi @ robust_constrained_expectation(V[h + 1], mu, rho, divergence)
-        V[h] = Q[h].max(axis=-1)
-    return RobustPlan(values=V[:H], q=Q, policy=_greedy(Q))
+    return _robust_backward_induction(lin, lambda v, mu: robust_constrained_expectation(v, mu, rho, divergence))
 
 
 def drpvi(lin: LinearMDP, states: np.ndarray, actions: np.ndarray, next_states: np.ndarray, rho: float, divergence: str,
