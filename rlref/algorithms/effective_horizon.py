@@ -154,12 +154,16 @@ class QLearningResult:
       q: the final Q[h, s, a], shape (T, S, A).
       timesteps: environment steps simulated.
       episodes: episodes simulated.
+      checkpoint_policies: the greedy policy after each requested checkpoint (episode count), shape (C, T, S, A).
+      checkpoint_timesteps: the environment steps simulated by each checkpoint, shape (C,).
     """
 
     policy: np.ndarray
     q: np.ndarray
     timesteps: int
     episodes: int
+    checkpoint_policies: np.ndarray
+    checkpoint_timesteps: np.ndarray
 
 
 # ------------------------------------------------------------------------------------ checks
@@ -581,12 +585,13 @@ def sqirl(mdp: TabularMDP, k: int, m: int, rng: np.random.Generator | None = Non
 
 
 def q_learning(mdp: TabularMDP, episodes: int, epsilon: float = 0.1, rng: np.random.Generator | None = None,
-               seed: int | None = None) -> QLearningResult:
+               seed: int | None = None, checkpoints: tuple[int, ...] = ()) -> QLearningResult:
     """Tabular finite-horizon ε-greedy Q-learning with learning rate 1/n(h, s, a) (Watkins & Dayan 1992).
 
     Q_h(s, a) ← Q_h(s, a) + (1/n) (r + γ max_{a'} Q_{h+1}(s', a') − Q_h(s, a)), Q_T = 0, Q_h(terminal) = 0,
-    Q initialized to 0; the behaviour policy is ε-greedy (uniform over greedy ties).
-    Raises ValueError if episodes < 1 or ε ∉ [0, 1].
+    Q initialized to 0; the behaviour policy is ε-greedy (uniform over greedy ties). ``checkpoints``:
+    episode counts (≤ episodes) after which the greedy policy is recorded (one run, many budgets).
+    Raises ValueError if episodes < 1, ε ∉ [0, 1] or a checkpoint is outside [1, episodes].
     References: Watkins & Dayan (1992), "Q-learning"; the tabular baseline of Laidlaw et al. (2023), §6.
     """
     mdp = _check_mdp(mdp)
@@ -595,10 +600,14 @@ def q_learning(mdp: TabularMDP, episodes: int, epsilon: float = 0.1, rng: np.ran
     rng = as_generator(rng, seed)
     sim = _Sampler(mdp)
     T, S, A, g = mdp.horizon, mdp.num_states, mdp.num_actions, mdp.gamma
+    cps = sorted({check_count("checkpoints", c) for c in checkpoints})
+    if cps and cps[-1] > episodes:
+        raise ValueError(f"checkpoints must lie in [1, episodes = {episodes}], got {cps[-1]}")
     Q = np.zeros((T + 1, S, A))
     N = np.zeros((T, S, A))
     steps = 0
-    for _ in range(episodes):
+    cp_pol, cp_steps = [], []
+    for ep in range(episodes):
         s = int(sim.reset(1, rng)[0])
         for t in range(T):
             if sim.terminal[s]:
@@ -615,5 +624,10 @@ def q_learning(mdp: TabularMDP, episodes: int, epsilon: float = 0.1, rng: np.ran
             Q[t, s, a] += (target - Q[t, s, a]) / N[t, s, a]
             steps += 1
             s = s2
+        if len(cp_pol) < len(cps) and ep + 1 == cps[len(cp_pol)]:
+            cp_pol.append(_greedy_staged(Q[:T]))
+            cp_steps.append(steps)
     q = Q[:T]
-    return QLearningResult(policy=_greedy_staged(q), q=q, timesteps=steps, episodes=episodes)
+    return QLearningResult(policy=_greedy_staged(q), q=q, timesteps=steps, episodes=episodes,
+                           checkpoint_policies=np.array(cp_pol).reshape(len(cp_pol), T, S, A),
+                           checkpoint_timesteps=np.array(cp_steps, dtype=np.int64))

@@ -96,7 +96,7 @@ _SUITE = (
     ("distractor", ["######", "#Sd..#", "#....#", "#...G#", "######"], 10),
     ("far-distractor", ["#######", "#S...G#", "#.d...#", "#######"], 10),
     ("two-rooms", ["#######", "#S.#..#", "#.....#", "#..#.G#", "#######"], 12),
-    ("long-corridor", ["##########", "#S.......#", "########.#", "#G.......#", "##########"], 22),
+    ("long-corridor", ["#######", "#S....#", "#####.#", "#G....#", "#######"], 14),
 )
 
 
@@ -105,7 +105,7 @@ def minigrid_suite() -> list[tuple[str, np.ndarray, np.ndarray, int]]:
 
     Derived here (the real BRIDGE MDPs cannot be downloaded): open rooms, a corridor, a lava gap, a
     room with a distractor exit (reward 0.3) next to the start, two rooms joined by a gap and a long
-    corridor, with horizons from 7 to 22 — chosen to span a range of effective horizons.
+    corridor, with horizons from 7 to 14 — chosen to span a range of effective horizons.
     """
     return [(name, *minigrid_arrays(layout), horizon) for name, layout, horizon in _SUITE]
 
