@@ -22,7 +22,6 @@ Geist, Scherrer & Pietquin (2019), "A theory of regularized MDPs", Prop. 2-3 (T_
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from rlref._checks import as_float_array, check_beta, check_finite
 from rlref.mdp import TabularMDP
@@ -182,7 +181,8 @@ class HardBackup:
         return greedy_policy(q, tie_tol=self.tie_tol)
 
     def slack(self, q: np.ndarray, pi: np.ndarray) -> float:
-        return float(np.maximum(q.max(axis=-1) - np.einsum("...a,...a->...", pi, q), 0.0).max())
+        top = _row_max(q) if q.ndim == 2 else q.max(axis=-1)
+        return float(np.maximum(top - np.einsum("...a,...a->...", pi, q), 0.0).max())
 
     def value_argmax(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(max_a q, argmax_a q) in one pass: the driver's fast path for modified PI."""
@@ -199,27 +199,18 @@ class HardBackup:
         rows = np.arange(S) * A + np.argmax(q, axis=-1)
         return mdp.transition_matrix()[rows], mdp.r.ravel()[rows]
 
-    def scaled_improvement(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(γ P_π, c_π) of the deterministic π(s) = actions[s], with γ P_π built once per policy (a
-        fresh CSR row selection scaled in place) and reused while the policy does not change, so
-        each partial-evaluation sweep is one mat-vec and one add: v ← γP_π v; v += c_π."""
-        cached = getattr(self, "_scaled_cache", None)
+    def deterministic_improvement(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(P_π, c_π) of the deterministic π(s) = actions[s] (a CSR row selection), cached and
+        reused while the policy does not change. The driver sweeps v ← P_π v; v *= γ; v += c_π
+        (scaling the (S,) vector costs less than scaling the nnz of P_π)."""
+        cached = getattr(self, "_det_cache", None)
         if cached is not None and np.array_equal(cached[0], actions):
             return cached[1], cached[2]
         mdp = self.mdp
-        S, A = mdp.num_states, mdp.num_actions
-        rows = np.arange(S) * A + actions
-        P = mdp.transition_matrix()
-        G = P[rows]  # fancy row indexing copies (sparse and dense); never scale P itself
-        if sp.issparse(G):
-            if np.shares_memory(G.data, P.data):
-                G = G.copy()
-            G.data *= mdp.gamma
-        else:
-            G = np.multiply(G, mdp.gamma)
-        c = mdp.r.ravel()[rows]
-        self._scaled_cache = (actions.copy(), G, c)
-        return G, c
+        rows = np.arange(mdp.num_states) * mdp.num_actions + actions
+        P_pi, c = mdp.transition_matrix()[rows], mdp.r.ravel()[rows]
+        self._det_cache = (actions.copy(), P_pi, c)
+        return P_pi, c
 
 
 class SoftBackup:

@@ -47,6 +47,9 @@ __all__ = ["IterationOutcome", "iterate", "backward_induction", "span_bounds_of"
 
 #: Stagnation floor: an iteration whose change is below this many ulps of ‖v‖ cannot progress.
 ULPS = 16.0
+#: Adaptive partial evaluation tests its stopping rule every this many sweeps (the test costs
+#: about as much as a sweep on a sparse P_π with ~5 non-zeros per row).
+SWEEP_CHECK_EVERY = 4
 #: The certificates the driver offers.
 BOUNDS = ("span", "sup")
 
@@ -128,7 +131,8 @@ def iterate(
     See the module docstring for both stopping rules and bounds. ``backup`` is a HardBackup,
     SoftBackup or PolicyBackup; m > 1 needs ``backup.improvement``. γ = 0 stops after one sweep.
     ``sweep_tol`` = θ makes the partial evaluation adaptive: after the greedy step the sweeps
-    u ← c_π + γ P_π u stop as soon as sp(u_new − u) ≤ θ · sp(d) (or after m − 1 sweeps). Only the
+    u ← c_π + γ P_π u stop as soon as sp(u_new − u) ≤ θ · sp(d), tested every SWEEP_CHECK_EVERY
+    sweeps (or after m − 1 sweeps). Only the
     span of T v − v enters the certificate and the stopping rule, and on a fast-mixing chain the
     sweeps soon change u by a near-constant only, so further sweeps buy nothing (measured in
     docs/benchmarks.md; a speed heuristic, derived here: the bounds hold for any v).
@@ -141,7 +145,7 @@ def iterate(
     residual, width, stat = np.inf, np.inf, np.inf
     converged = False
     k = 0
-    fast = m > 1 and hasattr(backup, "value_argmax")  # hard modified PI: argmax with the max, γP_π cached
+    fast = m > 1 and hasattr(backup, "value_argmax")  # hard modified PI: argmax with the max, P_π cached
     while k < max_iter:
         k += 1
         q = _q(mdp, v, None)
@@ -170,19 +174,23 @@ def iterate(
         v = tv
         if m > 1:
             if fast:
-                G, c = backup.scaled_improvement(actions)
+                P_pi, c = backup.deterministic_improvement(actions)
             else:
                 P_pi, c = backup.improvement(q)
-                G = gamma * P_pi
             if sweep_tol is None:
-                for _ in range(m - 1):  # v ← c_π + γ P_π v: one mat-vec, one in-place add
-                    v = G @ v
+                for _ in range(m - 1):  # v ← c_π + γ P_π v: one mat-vec, two in-place vector passes
+                    v = P_pi @ v
+                    v *= gamma
                     v += c
             else:
                 target = sweep_tol * width
-                for _ in range(m - 1):
-                    new = G @ v
+                for j in range(1, m):
+                    new = P_pi @ v
+                    new *= gamma
                     new += c
+                    if j % SWEEP_CHECK_EVERY:
+                        v = new
+                        continue
                     np.subtract(new, v, out=v)  # the old iterate's buffer holds the change
                     change = float(v.max()) - float(v.min())
                     v = new

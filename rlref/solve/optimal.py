@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spl
 
-from rlref._checks import as_float_array, check_count, check_finite, check_nonnegative, check_positive
+from rlref._checks import as_float_array, check_at_least, check_count, check_finite, check_positive
 from rlref.mdp import TabularMDP
 from rlref.policy import greedy_policy
 from rlref.solve._results import PlanningResult
@@ -196,7 +196,7 @@ def optimal(
     tie_tol = check_tie_tol(tie_tol)
     m = check_count("m", m)
     if sweep_tol is not None:
-        sweep_tol = check_nonnegative("sweep_tol", sweep_tol)
+        sweep_tol = check_at_least("sweep_tol", sweep_tol, 0.0, "a fraction of sp(Tv - v)")
     if mdp.horizon is not None:
         out = backward_induction(mdp, HardBackup(mdp, tie_tol))
         return _planning_result(mdp, out, "backward_induction", "finite horizon: exact backward induction")
