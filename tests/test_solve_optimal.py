@@ -185,3 +185,29 @@ def test_bad_arguments_raise():
         rs.value_iteration(mdp, bounds="l2")
     with pytest.raises(ValueError, match="v must have shape"):
         rs.span_bounds(mdp, np.zeros(2))
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_deterministic_improvement_patches_few_changed_rows_exactly(sparse):
+    """HardBackup.deterministic_improvement: after a cached policy, a policy differing at few states
+    gives an operator whose products equal P_π v of the explicit row selection (Σ_s' P(s'|s, π(s)) v(s'),
+    computed here from the dense P), and c_π = r(s, π(s)); many changes rebuild the selection."""
+    from rlref.solve.bellman import HardBackup
+
+    S, A = 64, 3
+    mdp = random_mdp(11, S=S, A=A, gamma=0.9, sparse=sparse, branching=4)
+    P = mdp.dense_P()
+    rng = np.random.default_rng(0)
+    backup = HardBackup(mdp, 0.0)
+    v = rng.normal(size=S)
+    actions = rng.integers(0, A, S)
+    for n_changed in (0, 0, 2, 4, 40):
+        new = actions.copy()
+        flip = rng.choice(S, n_changed, replace=False)
+        new[flip] = (new[flip] + 1) % A
+        op, c = backup.deterministic_improvement(new)
+        expect = P[np.arange(S), new] @ v
+        np.testing.assert_allclose(np.asarray(op @ v).ravel(), expect, rtol=1e-13, atol=1e-13)
+        np.testing.assert_array_equal(c, mdp.r[np.arange(S), new])
+        if n_changed == 0:
+            actions = new  # the cache keeps its base policy; later cases patch relative to it
