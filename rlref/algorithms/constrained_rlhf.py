@@ -34,7 +34,7 @@ max Σ w_k J_k s.t. J_k ≤ θ_k on an MDP stays ``rlref.algorithms.constrained.
 References: Moskovitz, Singh, Strouse, Sandholm, Salakhutdinov, Dragan, McAleer (2023),
 "Confronting Reward Model Overoptimization with Constrained RLHF", arXiv 2310.04373, Sec. 4
 (constrained formulations, Lagrange multipliers as weights) and Sec. 5 (NM-PPO); release
-github.com/tedmoskovitz/ConstrainedRL4LMs (``rl4lms/algorithms/constrained_ppo``); Boyd &
+github.com/tedmoskovitz/ConstrainedRL4LMs (located; only its README was read); Boyd &
 Vandenberghe (2004), Sec. 5.2 (Lagrange dual), Ex. 5.5 (entropy maximization dual).
 """
 
