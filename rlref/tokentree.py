@@ -269,3 +269,29 @@ class TokenTree:
         if pi_mdp.ndim == 2:
             return pi_mdp[:n]
         raise ValueError(f"pi_mdp must have 2 or 3 dimensions, got shape {pi_mdp.shape}")
+
+
+def tree_links(tree: TokenTree) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(child, parent, parent_token)`` index arrays of a token tree.
+
+    ``child[p, v]``: index of the open prefix p·v, or −1 if p·v is a complete response (v = eos, or the
+    length limit reached); ``parent[p]``, ``parent_token[p]``: the prefix and token leading to p (−1 at the root).
+    Shapes: (num_prefixes, vocab_size), (num_prefixes,), (num_prefixes,). Cost: O(num_prefixes · vocab_size).
+    """
+    if not isinstance(tree, TokenTree):
+        raise ValueError(f"tree must be a TokenTree, got {type(tree).__name__}")
+    n, V = tree.num_prefixes, tree.vocab_size
+    child = np.full((n, V), -1, dtype=np.int64)
+    parent = np.full(n, -1, dtype=np.int64)
+    ptok = np.full(n, -1, dtype=np.int64)
+    for i, x in enumerate(tree.prefixes):
+        if x:
+            parent[i] = tree.prefix_index(x[:-1])
+            ptok[i] = x[-1]
+        for v in range(V):
+            if v != tree.eos and len(x) + 1 < tree.max_len:
+                child[i, v] = tree.prefix_index((*x, v))
+    return child, parent, ptok
+
+
+__all__.append("tree_links")

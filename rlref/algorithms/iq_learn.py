@@ -47,7 +47,7 @@ from scipy.optimize import minimize
 
 from rlref._checks import as_float_array, check_finite, check_gamma, check_nonnegative
 from rlref.solve import soft_greedy, soft_value
-from rlref.tokentree import TokenTree
+from rlref.tokentree import TokenTree, tree_links  # tree_links re-exported (it lives in rlref.tokentree)
 
 __all__ = [
     "IQLearnResult",
@@ -86,26 +86,6 @@ class IQLearnResult:
     iterations: int
     grad_norm: float
     converged: bool
-
-
-def tree_links(tree: TokenTree) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(child, parent, parent_token)`` index arrays of a token tree.
-
-    ``child[p, v]``: index of the open prefix p·v, or −1 if p·v is a complete response;
-    ``parent[p]``, ``parent_token[p]``: the prefix and token leading to p (−1 at the root).
-    """
-    n, V = tree.num_prefixes, tree.vocab_size
-    child = np.full((n, V), -1, dtype=np.int64)
-    parent = np.full(n, -1, dtype=np.int64)
-    ptok = np.full(n, -1, dtype=np.int64)
-    for i, x in enumerate(tree.prefixes):
-        if x:
-            parent[i] = tree.prefix_index(x[:-1])
-            ptok[i] = x[-1]
-        for v in range(V):
-            if v != tree.eos and len(x) + 1 < tree.max_len:
-                child[i, v] = tree.prefix_index((*x, v))
-    return child, parent, ptok
 
 
 def _check_data(tree: TokenTree, data: object) -> np.ndarray:

@@ -44,10 +44,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from rlref._checks import as_float_array, check_beta, check_choice, check_count, check_finite, check_probability
-from rlref.algorithms.iq_learn import tree_links
 from rlref.divergences import kl
 from rlref.solve import soft_greedy, soft_policy_evaluation, soft_value
-from rlref.tokentree import TokenTree
+from rlref.tokentree import TokenTree, tree_links
 
 __all__ = [
     "ALGORITHMS",
