@@ -410,7 +410,7 @@ def compile_monitor(phi: str | Formula) -> LTLMonitor:
 
 # ----------------------------------------------------------------------------- labels and product
 def transition_letters(mdp: TabularMDP, labels: Mapping[str, np.ndarray]) -> list[list[list[frozenset[str]]]]:
-    """letters[s][a][s'] = the set of propositions true on transition (s, a, s').
+    """``letters[s][a][s']`` = the set of propositions true on transition (s, a, s').
 
     Each label is a boolean array of shape (S,) (true in the source state), (S, A) or (S, A, S).
     Raises ValueError naming the proposition if its shape fits none of these.

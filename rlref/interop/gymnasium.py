@@ -138,7 +138,7 @@ def from_gymnasium(
 
     Shapes: P[s, a, s'] with S = observation_space.n (+1 if ⊥ is added), A = action_space.n.
     Raises ValueError for non-Discrete spaces, an env without ``P`` or ``initial_state_distrib``,
-    Taxi with ``fickle_passenger=True``, a malformed table entry (naming P[s][a][k]), or a bad
+    Taxi with ``fickle_passenger=True``, a malformed table entry (naming ``P[s][a][k]``), or a bad
     gamma/horizon.
     References: the Gymnasium toy-text sources (table layout); the MDP above is derived here.
     """
