@@ -204,3 +204,18 @@ def test_bad_learner_inputs(kwargs, match):
     lmdp = random_lmdp(0, 2, 2, 2, 2)
     with pytest.raises(ValueError, match=match):
         lmdp_optimistic(lmdp, **{"episodes": 5, **kwargs})
+
+
+@pytest.mark.parametrize("H", [2, 3, 6])
+def test_probe_chain_total_reward_bounded_and_information_helps(H):
+    """The probe chain keeps every episode's total reward <= 0.8 (= 1.6/H every other step) and V* >= the history-blind value."""
+    from rlref.algorithms.lmdp import latent_probe_chain
+    lmdp = latent_probe_chain(H)
+    assert lmdp_max_return(lmdp) <= 0.8 + 1e-12
+    avg = TabularMDP(P=np.einsum("m,msat->sat", lmdp.weights, lmdp.P), R=np.einsum("m,msa->sa", lmdp.weights, lmdp.R), horizon=H,
+                     mu0=lmdp.nu[0])
+    assert lmdp_plan(lmdp)[0] >= value_iteration(avg).objective - 1e-12
+    with pytest.raises(ValueError, match="p"):
+        latent_probe_chain(H, p=(1.5, 0.2))
+    with pytest.raises(ValueError, match="horizon"):
+        latent_probe_chain(1)

@@ -59,7 +59,7 @@ import numpy as np
 from rlref._checks import as_distribution, as_float_array, as_generator, check_count, check_nonnegative, check_positive, check_probability
 
 __all__ = ["LatentMDP", "BeliefPlanner", "LMDPLearningResult", "lmdp_belief", "lmdp_plan", "lmdp_policy_value",
-           "alpha_variance_bonus", "lmdp_optimistic", "lmdp_max_return"]
+           "alpha_variance_bonus", "lmdp_optimistic", "lmdp_max_return", "latent_probe_chain"]
 
 _KEY_DIGITS = 12
 
@@ -384,3 +384,26 @@ def lmdp_optimistic(lmdp: LatentMDP, episodes: int, *, bonus: str = "bernstein",
             starts.append(k + 1)
     return LMDPLearningResult(regret=regret, cumulative=np.cumsum(regret), optimal_value=v_star,
                               epoch_starts=tuple(starts), bonus=bonus)
+
+
+def latent_probe_chain(horizon: int, p: tuple[float, float] = (0.9, 0.2), weights: tuple[float, float] = (0.5, 0.5)) -> LatentMDP:
+    """A two-context LMDP whose total reward is ≤ 0.8 for every H (the paper's normalization), for sweeping H.
+
+    States 0 (home), 1 (good), 2 (bad); actions 0 (probe) and 1 (stay). From home, *stay* earns
+    0.5/H and stays home; *probe* earns 0 and moves to good w.p. p_m (else bad); good earns 1.6/H
+    under either action, and good and bad return home. Context 0 (p = 0.9) favours probing
+    (1.44/H per two steps against 1/H), context 1 (p = 0.2) favours staying, so the optimal policy
+    probes, updates its belief from the outcomes and commits: the value of in-episode information.
+    An instance built here (derived here), not one of the paper's.
+    """
+    H = check_count("horizon", horizon, minimum=2, meaning="the good state's reward 1.6/H must be <= 1")
+    P = np.zeros((2, 3, 2, 3))
+    R = np.zeros((2, 3, 2))
+    for m in range(2):
+        pm = check_probability(f"p[{m}]", p[m])
+        P[m, 0, 1, 0] = 1.0
+        P[m, 0, 0, 1], P[m, 0, 0, 2] = pm, 1.0 - pm
+        P[m, 1:, :, 0] = 1.0
+        R[m, 0, 1] = 0.5 / H
+        R[m, 1, :] = 1.6 / H
+    return LatentMDP(weights=np.asarray(weights, dtype=float), nu=np.tile([1.0, 0.0, 0.0], (2, 1)), P=P, R=R, horizon=H)
