@@ -117,3 +117,130 @@ def test_trees_needed_formula():
 def test_bad_inputs_raise(call, match):
     with pytest.raises((ValueError, RuntimeError), match=match):
         call()
+
+
+# ---------------------------------------------------------------- POPLER (online, sunflower classes)
+
+from rlref.algorithms.agnostic import (  # noqa: E402
+    PoplerSchedule,
+    is_sunflower,
+    petals_from_core,
+    popler,
+    popler_schedule,
+    reachability_mass,
+)
+
+
+def _brute_sunflower(pols, core, petals):
+    """The definition path by path, with Python loops (independent of the vectorized check)."""
+    k, H, S = pols.shape
+    for i in range(k):
+        for path in itertools.product(range(S), repeat=H):
+            if not any(all(petals[i, h, s] or core[e, h, s] == pols[i, h, s] for h, s in enumerate(path)) for e in range(len(core))):
+                return False
+    return True
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 4), st.integers(1, 3))
+def test_is_sunflower_equals_path_by_path_definition(seed, k, K):
+    rng = np.random.default_rng(seed)
+    H, S, A = 3, 2, 2
+    pols, core = rng.integers(0, A, size=(k, H, S)), rng.integers(0, A, size=(K, H, S))
+    petals = rng.random((k, H, S)) < 0.3
+    assert is_sunflower(pols, core, petals, A) == _brute_sunflower(pols, core, petals)
+    assert is_sunflower(pols, core, petals_from_core(pols, core, A), A)  # the nearest-core petals always work
+
+
+def test_singletons_are_a_1_1_sunflower_and_not_a_1_0():
+    H, S = 3, 3
+    sing, zero = singleton_class(H, S), np.zeros((1, H, S), dtype=np.int64)
+    pet = petals_from_core(sing, zero, 2)
+    assert pet.reshape(len(sing), -1).sum(axis=1).max() == 1
+    assert is_sunflower(sing, zero, pet, 2)
+    assert not is_sunflower(sing, zero, np.zeros_like(pet), 2)
+
+
+@pytest.mark.parametrize("cls", ["singletons", "random"])
+def test_reachability_mass_is_at_most_the_capacity(cls):
+    """Σ_{s,a} max_π d_h^π(s,a) ≤ C_h(Π) (derived lemma) against the exact search, on random stochastic MDPs."""
+    rng = np.random.default_rng(1)
+    H, S, A = 3, 3, 2
+    pols = singleton_class(H, S) if cls == "singletons" else rng.integers(0, A, size=(6, H, S))
+    per = spanning_capacity(pols, A).per_layer
+    for _ in range(10):
+        mass = reachability_mass(_layered_mdp(rng, H, S, A), pols)
+        assert np.all(mass <= per + 1e-9)
+
+
+def _sunflower_cases(rng, H, S, A):
+    sing = singleton_class(H, S)
+    rand = rng.integers(0, A, size=(6, H, S))
+    core = rand[:2]
+    return [(sing, np.zeros((1, H, S), dtype=np.int64)), (rand, core), (rand, rand)]
+
+
+def test_popler_estimates_match_exact_values_when_every_petal_is_explored():
+    """τ = 0.01: every petal reached with probability ≥ τ is explored; the rest bias V̂^π by ≤ H τ D. V̂^π lies
+    within that plus a Hoeffding radius of the exact V^π."""
+    rng = np.random.default_rng(5)
+    H, S, A = 3, 3, 2
+    for pols, core in _sunflower_cases(rng, H, S, A):
+        mdp = _layered_mdp(rng, H, S, A)
+        pet = petals_from_core(pols, core, A)
+        n = 20_000
+        res = popler(mdp, pols, core, pet, 0.5, 0.1, rng=rng, schedule=PoplerSchedule(n_core=n, n_node=n, tau=0.01, eta=0.0))
+        exact = policy_values(mdp, pols)
+        D = int(pet.reshape(len(pols), -1).sum(axis=1).max())
+        # each node: weights ≤ K, returns ≤ H; ≤ D + 1 chained nodes, δ = 1e-6 per node (loose, first order)
+        tol = (D + 1) * len(core) * H * np.sqrt(np.log(2 * len(pols) * (D + 1) / 1e-6) / (2 * n)) + H * 0.01 * D
+        assert np.max(np.abs(res.estimates - exact)) <= tol, (np.abs(res.estimates - exact).max(), tol)
+
+
+def test_popler_is_biased_when_the_sunflower_is_broken():
+    """check=False with no petals for singletons: the deviating policies are weighted 0 after their deviation."""
+    rng = np.random.default_rng(2)
+    H, S, A = 3, 3, 2
+    sing, zero = singleton_class(H, S), np.zeros((1, H, S), dtype=np.int64)
+    mdp = _layered_mdp(rng, H, S, A)
+    with pytest.raises(ValueError, match="not a sunflower"):
+        popler(mdp, sing, zero, np.zeros(sing.shape, dtype=bool), 0.5, 0.1, rng=rng)
+    res = popler(mdp, sing, zero, np.zeros(sing.shape, dtype=bool), 0.5, 0.1, rng=rng, check=False,
+                 schedule=PoplerSchedule(n_core=20_000, n_node=1, tau=1.0, eta=0.0))
+    assert np.max(np.abs(res.estimates - policy_values(mdp, sing))) > 0.2
+
+
+def test_popler_is_eps_optimal_in_the_class_at_the_stated_failure_rate():
+    """δ = 0.2 over 5 random MDPs per sunflower class: P(≥ 4 failures | p ≤ 0.2) < 0.007, so assert ≤ 3 failures;
+    the regret is measured against the brute-force best policy of the class."""
+    rng = np.random.default_rng(11)
+    H, S, A = 3, 3, 2
+    eps, delta = 0.5, 0.2
+    for pols, core in _sunflower_cases(rng, H, S, A):
+        pet = petals_from_core(pols, core, A)
+        fails = 0
+        for _ in range(5):
+            mdp = _layered_mdp(rng, H, S, A)
+            v = policy_values(mdp, pols)
+            res = popler(mdp, pols, core, pet, eps, delta, rng=rng)
+            fails += bool(v.max() - v[res.best] > eps)
+            assert res.episodes >= res.core_episodes == popler_schedule(len(pols), H, len(core), int(pet.reshape(len(pols), -1).sum(1).max()),
+                                                                         eps, delta).n_core
+        assert fails <= 3
+
+
+def test_popler_schedule_formula_and_bad_inputs():
+    s = popler_schedule(10, 3, 2, 1, 0.5, 0.1)
+    assert s.eta == pytest.approx(0.5 / 8) and s.tau == pytest.approx(0.5 / 12)
+    assert s.n_core == int(np.ceil(36 * np.log(2 * 10 * 2 / 0.1) / (2 * (0.5 / 8) ** 2)))
+    with pytest.raises(ValueError, match="delta"):
+        popler_schedule(10, 3, 2, 1, 0.5, 1.0)
+    rng = np.random.default_rng(0)
+    mdp = _layered_mdp(rng, 2, 3, 2)
+    pols = np.zeros((2, 2, 3), dtype=np.int64)
+    with pytest.raises(ValueError, match="petals must be a boolean"):
+        popler(mdp, pols, pols, np.zeros((2, 2, 3)), 0.5, 0.1)
+    with pytest.raises(ValueError, match="core must have shape"):
+        popler(mdp, pols, np.zeros((1, 3, 3), dtype=np.int64), np.zeros((2, 2, 3), dtype=bool), 0.5, 0.1)
+    with pytest.raises(ValueError, match=r"policies\[0, 0, 0\] = 5"):
+        is_sunflower(np.full((1, 2, 3), 5), pols, np.zeros((1, 2, 3), dtype=bool), 2)
