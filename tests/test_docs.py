@@ -190,3 +190,41 @@ def test_code_block_runs(where, line, code, tmp_path, monkeypatch):
         import matplotlib.pyplot as plt
 
         plt.close("all")
+
+
+# ---- packaging metadata ----------------------------------------------------------------------
+
+
+def test_citation_cff_is_valid_cff_1_2():
+    """CITATION.cff parses and has CFF 1.2's required keys (cff-version, message, title, authors);
+    its version is the package's. Validated against the schema by cffconvert when it is installed."""
+    yaml = pytest.importorskip("yaml")
+    import rlref
+
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0"
+    assert cff["message"] and cff["title"] and cff["authors"]
+    assert all(isinstance(a, dict) and ("name" in a or "family-names" in a) for a in cff["authors"])
+    assert str(cff["version"]) == rlref.__version__
+    try:
+        from cffconvert import Citation
+    except Exception:            # cffconvert absent, or broken by a newer jsonschema
+        return
+    Citation((ROOT / "CITATION.cff").read_text()).validate()
+
+
+def test_changelog_follows_keep_a_changelog():
+    import rlref
+
+    text = (ROOT / "CHANGELOG.md").read_text()
+    headings = re.findall(r"^## \[([^\]]+)\]", text, re.M)
+    assert headings[0] == "Unreleased" and rlref.__version__ in headings, headings
+    assert set(re.findall(r"^### (\w+)", text, re.M)) <= {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
+
+
+def test_py_typed_is_shipped():
+    tomllib = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
+
+    assert (ROOT / "rlref" / "py.typed").is_file()
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "py.typed" in config["tool"]["setuptools"]["package-data"]["rlref"]
