@@ -384,11 +384,11 @@ def popler_schedule(num_policies: int, horizon: int, num_core: int, petal_size: 
 
 @dataclass(frozen=True)
 class PoplerResult:
-    """estimates[k]: V̂^π for each policy; best: argmax; episodes: online episodes run in all (each
-    counts whole, even when cut short after a failed reach); core_episodes; explored: the (h, s) petal
-    states explored, in order; node_episodes[i]: episodes spent on explored[i] (all its actions);
-    explored_per_layer[h]; reach[k, h, s]: estimated Pr^π(first petal visits) used to decide exploration
-    (0 where (h, s) is not a petal of π_k)."""
+    """``estimates[k]``: V̂^π for each policy; ``best``: argmax; ``episodes``: online episodes run in all
+    (each counts whole, even when cut short after a failed reach); ``core_episodes``; ``explored``: the
+    (h, s) petal states explored, in order; ``node_episodes[i]``: episodes spent on ``explored[i]`` (all
+    its actions); ``explored_per_layer[h]``; ``reach[k, h, s]``: the estimated probability that π_k
+    visits the petal (h, s), used to decide exploration (0 where (h, s) is not a petal of π_k)."""
 
     estimates: np.ndarray
     best: int
