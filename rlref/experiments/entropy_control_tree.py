@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from rlref.divergences import entropy
 from rlref.llm import entropy as E
 from rlref.llm import losses
 from rlref.llm.advantages import rloo
@@ -44,11 +45,6 @@ PAPER = ("Entropy control for LLM RL (SIREN, EPO, AEPO, Lp-Reg, T1, entropy bonu
 SIREN_COEF = 10.0  # strong enough to hold the anchor against the policy gradient on this tree
 LP_KAPPA = 0.3  # min-p threshold; at the release's 0.02 nothing is filtered on a 3-token vocabulary (Lp-Reg = KL-PG)
 METHODS = ("KL-PG", "entropy bonus", "SIREN", "EPO", "AEPO", "Lp-Reg", "T1")
-
-
-def _entropy(p: np.ndarray) -> float:
-    q = p[p > 0]
-    return float(-(q * np.log(q)).sum())
 
 
 def _train(method: str, tree: TokenTree, pi_ref: np.ndarray, r: np.ndarray, beta: float, steps: int, n: int, seed: int) -> dict:
@@ -110,7 +106,7 @@ def _train(method: str, tree: TokenTree, pi_ref: np.ndarray, r: np.ndarray, beta
     with torch.no_grad():
         sel = E.siren_anchor(pol.token_logits(), tt.mask)
     p_star = optimal_policy(tree.sequence_distribution(pi_ref), r, beta)
-    return {"method": method, "tv_to_kl_optimum": tv_distance(p, p_star), "entropy": _entropy(p),
+    return {"method": method, "tv_to_kl_optimum": tv_distance(p, p_star), "entropy": float(entropy(p)),
             "selective_entropy": sel, "siren_anchor": anchor_siren}
 
 
@@ -129,7 +125,7 @@ def run(ctx: Context) -> Report:
     res = {m: ctx.unit(f"{m}-s{steps}-n{n}", lambda m=m: _train(m, tree, pi_ref, r, beta, steps, n, ctx.seed))
            for m in ctx.progress(METHODS, desc="methods")}
     base = res["KL-PG"]
-    h_star = _entropy(p_star)
+    h_star = float(entropy(p_star))
     ctx.claim("The library's KL-regularized policy gradient with sampled responses lands at the exact KL optimum "
               "π_ref·e^{r/β}/Z (TV)", expected=0.0, measured=base["tv_to_kl_optimum"], tolerance=0.05)
     raise_h = {m: res[m]["entropy"] - base["entropy"] for m in ("entropy bonus", "EPO")}
@@ -154,7 +150,7 @@ def run(ctx: Context) -> Report:
     x = np.arange(len(METHODS))
     axes[0].bar(x, [res[m]["entropy"] for m in METHODS], color="tab:blue")
     axes[0].axhline(h_star, color="k", ls="--", label="H(π*)")
-    axes[0].axhline(_entropy(p_ref), color="gray", ls=":", label="H(π_ref)")
+    axes[0].axhline(float(entropy(p_ref)), color="gray", ls=":", label="H(π_ref)")
     axes[0].set_xticks(x)
     axes[0].set_xticklabels(METHODS, rotation=30)
     axes[0].set_ylabel("sequence entropy H(p_θ) (nats)")
@@ -165,6 +161,6 @@ def run(ctx: Context) -> Report:
     axes[1].set_ylabel("TV to the KL optimum π*")
     fig.suptitle(f"Entropy control on a token tree (V=3, L=3, {tree.num_sequences} responses, β = {beta}, {n} samples/step)")
     fig.tight_layout()
-    return ctx.report(PAPER, figure=fig, data={"results": res, "entropy_kl_optimum": h_star, "entropy_reference": _entropy(p_ref),
+    return ctx.report(PAPER, figure=fig, data={"results": res, "entropy_kl_optimum": h_star, "entropy_reference": float(entropy(p_ref)),
                                               "beta": beta, "steps": steps, "samples_per_step": n, "siren_silent": silent,
                                               "siren_coef": SIREN_COEF, "lp_reg_kappa": LP_KAPPA})

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from rlref.mdp import TabularMDP
+from rlref.policy import greedy_policy
 from rlref.reproduce import Context, Report, register
 from rlref.solve import bellman_optimality, bellman_q, policy_evaluation, value_iteration
 from rlref.theory.lipschitz import lipschitz_constant, lipschitz_value_iteration, model_error_bound, wasserstein1
@@ -40,12 +41,6 @@ def empirical_model(M: TabularMDP, n: int, rng: np.random.Generator) -> TabularM
     P = M.dense_P()
     counts = np.array([[rng.multinomial(n, P[s, a]) for a in range(P.shape[1])] for s in range(S)], dtype=float)
     return TabularMDP(counts / n, M.r, gamma=GAMMA, mu0=M.mu0, name=f"empirical-{n}")
-
-
-def _greedy(q: np.ndarray) -> np.ndarray:
-    pi = np.zeros_like(q)
-    pi[np.arange(q.shape[0]), q.argmax(1)] = 1.0
-    return pi
 
 
 @register("lipschitz-value", paper="Zheng, Wang, Xu & Huang 2023 (ICLR), arXiv 2302.01244",
@@ -88,7 +83,7 @@ def run(ctx: Context) -> Report:
                 rows["op_gap"].append(float(np.abs(bellman_optimality(M, v) - bellman_optimality(Mh, v)).max()))
                 rows["op_bound"].append(float(GAMMA * lipschitz_constant(v, d) * eps))
                 rows["err"].append(float(np.abs(v - v_star).max()))
-                rows["J"].append(float(M.mu0 @ policy_evaluation(M, _greedy(bellman_q(Mh, v))).values))
+                rows["J"].append(float(M.mu0 @ policy_evaluation(M, greedy_policy(bellman_q(Mh, v), tie_tol=0.0, ties="first")).values))
             for k in res:
                 res[k].append(rows[k])
         return {"L_hat": L_hat, **res}
