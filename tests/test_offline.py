@@ -84,7 +84,8 @@ def test_optimum_matches_value_iteration_on_a_fine_action_grid(base, cost):
     # a grid point within 0.005 of a* loses at most c·0.005² + (Lipschitz) ~ 1e-4 per step of value
     scale = 1.0 + np.abs(base.r).max() / (1 - base.gamma)
     np.testing.assert_allclose(opt.values, ref.values, atol=2e-4 * scale)
-    assert np.all(opt.values >= ref.values - 1e-9)  # the continuous optimum dominates every restriction
+    # the continuous optimum dominates every restriction (ref is certified only to within its value_error_bound)
+    assert np.all(opt.values >= ref.values - ref.value_error_bound - 1e-9)
 
 
 def test_unregularized_fixed_point_is_the_true_optimum():
