@@ -612,6 +612,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fresh", action="store_true", help="ignore cached units of work from earlier runs")
     p.add_argument("-j", "--jobs", type=int, default=1, help="run reproductions in N processes (default 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    t = sub.add_parser("train", help="fine-tune a causal LM with rlref.llm objectives (rlref.llm.train; the hf extra)")
+    t.add_argument("train_args", nargs=argparse.REMAINDER, help="CONFIG [--out DIR] [--max-steps N] [key=value ...] | --list-configs")
+    raw = sys.argv[1:] if argv is None else list(argv)
+    if raw[:1] == ["train"]:  # its options are parsed by rlref.llm.train.cli (imported lazily: torch, transformers)
+        from rlref.llm.train.cli import main as train_main
+
+        return train_main(raw[1:])
     args = parser.parse_args(argv)
 
     known = names()

@@ -220,7 +220,7 @@ class Trainer:
 
     def rewards(self, probs, texts: list[str], lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(rewards[N], correct[N]) for responses in prompt-major order (the group of prompt i is rows i*G..)."""
-        correct = torch.tensor([self.task.check(p, t) for p, t in zip(probs, texts)])
+        correct = torch.tensor([self.task.check(p, t) for p, t in zip(probs, texts, strict=True)])
         if self.reward_fn is not None:
             r = torch.as_tensor(self.reward_fn(probs, texts), dtype=torch.float32).reshape(-1)
         else:
@@ -229,8 +229,8 @@ class Trainer:
 
     def _decode(self, ids: torch.Tensor, mask: torch.Tensor) -> list[str]:
         out = []
-        for row, m in zip(ids.tolist(), mask.tolist()):
-            toks = [t for t, v in zip(row, m) if v and t != self.tokenizer.eos_token_id]
+        for row, m in zip(ids.tolist(), mask.tolist(), strict=True):
+            toks = [t for t, v in zip(row, m, strict=True) if v and t != self.tokenizer.eos_token_id]
             out.append("".join(self.tokenizer.convert_ids_to_tokens(toks)))
         return out
 
@@ -362,20 +362,15 @@ class Trainer:
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def state(self, step: int) -> dict:
-        import numpy as np
-
         return {"step": step, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "rng": {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()},
+                "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
                 "config": asdict(self.cfg)}
 
     def load(self, state: dict) -> int:
-        import numpy as np
-
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"]["torch"])
         random.setstate(state["rng"]["python"])
-        np.random.set_state(state["rng"]["numpy"])
         return int(state["step"])
 
 
@@ -387,11 +382,11 @@ class _null:
         return False
 
 
-def _progress(k: int, total: int, r: StepResult) -> None:
+def _progress(k: int, total: int, r: StepResult, end: int) -> None:
     w = 24
     fill = int(w * k / total)
     print(f"\r[{'#' * fill}{'.' * (w - fill)}] {k}/{total} loss {r.loss:+.4f} reward {r.reward_mean:.3f} len {r.response_length_mean:.1f} "
-          f"{r.tokens_per_s:.0f} tok/s", end="" if k < total else "\n", file=sys.stderr, flush=True)
+          f"{r.tokens_per_s:.0f} tok/s", end="" if k < end else "\n", file=sys.stderr, flush=True)
 
 
 def train(cfg: TrainConfig, out: str | Path, *, max_steps: int | None = None, on_step=None, tokenizer=None, model=None) -> Trainer:
@@ -421,7 +416,7 @@ def train(cfg: TrainConfig, out: str | Path, *, max_steps: int | None = None, on
             with open(mpath, "a") as f:
                 f.write(json.dumps(asdict(r)) + "\n")
             if cfg.progress:
-                _progress(k, cfg.steps, r)
+                _progress(k, cfg.steps, r, end)
         if on_step is not None:
             on_step(k, r)
         if main and (k % cfg.checkpoint_every == 0 or k == end):
