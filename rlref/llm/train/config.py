@@ -199,8 +199,10 @@ def _check_rewards(cfg: TrainConfig) -> None:
         task = ModSumTask(cfg.terms, cfg.modulus)
         probs = task.batch(b * g, seed=0)
         out = fn(probs, [task.solution(p) for p in probs])
-        n = len(out) if hasattr(out, "__len__") else None
-        shape = tuple(getattr(out, "shape", (n,)))
+        try:
+            shape = tuple(torch.as_tensor(out, dtype=torch.float64).shape)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError(f"config key 'reward_fn': {cfg.reward_fn!r} must return one float per response ({exc})") from exc
         if shape != (b * g,):
             raise ValueError(f"config key 'reward_fn': {cfg.reward_fn!r} returned shape {shape} for {b * g} responses; "
                              f"it must return one float per response")

@@ -82,9 +82,13 @@ def _logits(model, seq: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample(model, tokenizer, prompts: list[str], *, max_new_tokens: int, temperature: float, generator: torch.Generator) -> Batch:
-    """Sample one response per prompt from ``model`` (softmax(logits/temperature), ``torch.multinomial`` with
-    ``generator``), stopping at EOS; tokens after EOS are padding (masked)."""
+def sample(model, tokenizer, prompts: list[str], *, max_new_tokens: int, temperature: float, generators: list[torch.Generator]) -> Batch:
+    """Sample one response per prompt from ``model``: at each position the token is the inverse CDF of
+    softmax(logits/temperature) at a uniform drawn from that row's own generator (``generators[i]``), so a
+    row's sample does not depend on which rows share its batch (micro-batches and ranks see the same
+    rollouts). Stops at EOS; tokens after EOS are padding (masked)."""
+    if len(generators) != len(prompts):
+        raise ValueError(f"generators must hold one generator per prompt ({len(prompts)}); got {len(generators)}")
     enc = tokenizer(prompts, padding=True, add_special_tokens=False, return_tensors="pt")
     dev = next(model.parameters()).device
     seq, attn = enc["input_ids"].to(dev), enc["attention_mask"].to(dev)
@@ -95,7 +99,9 @@ def sample(model, tokenizer, prompts: list[str], *, max_new_tokens: int, tempera
     model.eval()
     for _ in range(max_new_tokens):
         logp = torch.log_softmax(_logits(model, seq, attn)[:, -1].float() / temperature, dim=-1)
-        nxt = torch.multinomial(logp.exp().cpu(), 1, generator=generator).squeeze(1).to(dev)
+        u = torch.stack([torch.rand((), generator=g, dtype=torch.float64) for g in generators])
+        cdf = logp.double().exp().cpu().cumsum(-1)
+        nxt = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None]).squeeze(1).clamp(max=cdf.shape[1] - 1).to(dev)
         nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
         seq = torch.cat([seq, nxt[:, None]], 1)
         attn = torch.cat([attn, (~done).long()[:, None]], 1)
@@ -244,18 +250,21 @@ class Trainer:
         n = len(flat)
         mbs = self.micro_batches(n)
         own = self.mine(n)
+        rows = [i for j in own for i in range(n)[mbs[j]]]
+        gens = [torch.Generator().manual_seed(((cfg.seed * 1_000_003 + k) * 1_000_003 + i) % (2**63)) for i in rows]
+        whole = sample(self.model, tok, [flat[i].prompt for i in rows], max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
+                       generators=gens)
+        texts = self._decode(whole.seq[:, whole.prompt_len :], whole.resp_mask)
+        r, c = self.rewards([flat[i] for i in rows], texts, whole.resp_mask.sum(1))
+        rew, cor, lens = torch.zeros(n), torch.zeros(n), torch.zeros(n)
+        idx = torch.tensor(rows, dtype=torch.long)
+        rew[idx], cor[idx], lens[idx] = r.float(), c.float(), whole.resp_mask.sum(1).float().cpu()
         batches: dict[int, Batch] = {}
-        rew = torch.zeros(n)
-        cor = torch.zeros(n)
-        lens = torch.zeros(n)
+        off = 0
         for j in own:
-            gen = torch.Generator().manual_seed(((cfg.seed * 1_000_003 + k) * 1_000_003 + j) % (2**63))
-            b = sample(self.model, tok, [p.prompt for p in flat[mbs[j]]], max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-                       generator=gen)
-            batches[j] = b
-            texts = self._decode(b.seq[:, b.prompt_len :], b.resp_mask)
-            r, c = self.rewards(flat[mbs[j]], texts, b.resp_mask.sum(1))
-            rew[mbs[j]], cor[mbs[j]], lens[mbs[j]] = r, c.float(), b.resp_mask.sum(1).float()
+            w = len(range(n)[mbs[j]])
+            batches[j] = whole.rows(slice(off, off + w))
+            off += w
         for x in (rew, cor, lens):
             _all_reduce(x)
         rewards = rew.reshape(cfg.prompts_per_step, g)
