@@ -7,6 +7,12 @@ tested), ``"derived"`` (an argument written in ``argument``, derived here) or ``
 :data:`NON_EDGES` lists the proved "A cannot express B" facts with the witness that checks them
 (:mod:`rlref.formalisms.witnesses`); :func:`non_expressivity` propagates them along ⊑
 (if B's task defeats A, it defeats everything below A, and everything above B has it).
+
+Sources. Only the paper's abstract, a third-party summary and its reference list could be read (the
+full text was not retrievable, see docs/expressivity.md). Each edge therefore carries ``paper``: the
+summary's equivalence it belongs to (INMR = IMORL = FTR, OMORL = FOMR = FTLR, GOMORL = OMO = TLO), or
+``"derived here"``; each :class:`NonEdge` carries ``source``: ``"abstract"`` for the headline
+incomparabilities, else ``"derived here"``. :func:`pair_table` decides every ordered pair.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from rlref.formalisms.objectives import FORMALISMS
 from rlref.formalisms.translations import TRANSLATIONS
 
 __all__ = ["DERIVED_EDGES", "NON_EDGES", "PAPER_EQUIVALENCES", "PAPER_HEADLINE", "expressivity_graph", "equivalence_classes",
-           "hasse_diagram", "non_expressivity", "draw_hasse", "NonEdge"]
+           "hasse_diagram", "non_expressivity", "pair_table", "draw_hasse", "NonEdge"]
 
 DERIVED_EDGES: dict[tuple[str, str], str] = {
     ("MR", "IMORL"): "k = 1, f = identity",
@@ -35,9 +41,9 @@ DERIVED_EDGES: dict[tuple[str, str], str] = {
     ("LTL", "FTR"): "f(ξ) = 1[ξ ⊨ φ]",
     ("LAR", "FTR"): "f(ξ) = lim (1/N) Σ R along ξ (exists a.s. in a finite chain; bounded, so E commutes with the limit)",
     ("FOMR", "FTLR"): "m^π is a function of L_π",
-    ("PO", "PO"): "",
+    ("LTL", "TO"): "rank(ξ) = 1[ξ ⊨ φ]: stochastic dominance on a two-level rank compares Pr(φ), a total order equal to LTL's "
+                   "(checked on instances by witnesses.witness_ltl_to)",
 }
-DERIVED_EDGES.pop(("PO", "PO"))
 
 PAPER_EQUIVALENCES: tuple[frozenset[str], ...] = (frozenset({"INMR", "IMORL", "FTR"}), frozenset({"OMORL", "FOMR", "FTLR"}),
                                                   frozenset({"GOMORL", "OMO", "TLO"}))
@@ -46,32 +52,39 @@ PAPER_HEADLINE: tuple[str, ...] = ("RRL", "ONMR", "RM", "LTL", "LAR")
 
 @dataclass(frozen=True)
 class NonEdge:
-    """``cannot`` cannot express a task that ``task_of`` can; checked by witness ``witness``."""
+    """``cannot`` cannot express a task that ``task_of`` can; checked by witness ``witness``
+    (a name in :mod:`rlref.formalisms.witnesses`) with the certificate kept under ``against``."""
 
     cannot: str
     task_of: str
     witness: str
+    against: str = ""
+    source: str = "derived here"
 
 
 NON_EDGES: tuple[NonEdge, ...] = tuple(
-    NonEdge(cannot=o, task_of=h, witness=h.lower()) for h in PAPER_HEADLINE for o in PAPER_HEADLINE if o != h
+    NonEdge(cannot=o, task_of=h, witness=h.lower(), against=o, source="abstract") for h in PAPER_HEADLINE for o in PAPER_HEADLINE if o != h
 ) + (
-    NonEdge(cannot="FTR", task_of="RRL", witness="rrl"),
-    NonEdge(cannot="FTR", task_of="ONMR", witness="onmr"),
-    NonEdge(cannot="TLO", task_of="PO", witness="tlo-po"),
-    NonEdge(cannot="LAR", task_of="MR", witness="mr"),
-    NonEdge(cannot="LTL", task_of="MR", witness="mr"),
+    NonEdge(cannot="FTR", task_of="RRL", witness="rrl", against="RM"),
+    NonEdge(cannot="FTR", task_of="ONMR", witness="onmr", against="RM"),
+    NonEdge(cannot="TLO", task_of="PO", witness="tlo-po", against="TLO"),
+    NonEdge(cannot="LAR", task_of="MR", witness="mr", against="LAR"),
+    NonEdge(cannot="LTL", task_of="MR", witness="mr", against="LTL"),
+    NonEdge(cannot="OMORL", task_of="GOMORL", witness="gomorl", against="OMORL"),
+    NonEdge(cannot="PO", task_of="TO", witness="to-partial", against="PO"),
+    NonEdge(cannot="TO", task_of="MR", witness="to-mr", against="TO"),
+    NonEdge(cannot="TO", task_of="LAR", witness="to-lar", against="TO"),
 )
 
 
 def expressivity_graph(include_unconfirmed: bool = False) -> nx.DiGraph:
     """The "can express" preorder: edge A → B iff B can express every policy ordering A can.
 
-    Nodes are the short names of :data:`FORMALISMS` (TO, our reconstruction of the seventeenth, is
-    a node without edges unless ``include_unconfirmed``: its stochastic-dominance orderings are
-    partial, so no total-preorder formalism expresses them). Edges carry ``evidence`` and
-    ``argument``; the transitive closure is included (``evidence="transitivity"``) and every node
-    has a self-loop-free closure (reflexivity is implicit).
+    Nodes are the short names of :data:`FORMALISMS`. TO, our reconstruction of the seventeenth, has
+    the single edge LTL → TO: its stochastic-dominance orderings are partial, so no total-preorder
+    formalism expresses it (``include_unconfirmed`` adds TO → PO, reading PO as any preorder). Edges
+    carry ``evidence``, ``argument`` and ``paper``; the transitive closure is included
+    (``evidence="transitivity"``); reflexivity is implicit.
     """
     g = nx.DiGraph()
     for k, cls in FORMALISMS.items():
@@ -87,7 +100,36 @@ def expressivity_graph(include_unconfirmed: bool = False) -> nx.DiGraph:
     for a, b in closure.edges:
         if a != b and not g.has_edge(a, b):
             g.add_edge(a, b, evidence="transitivity", argument="")
+    for a, b, d in g.edges(data=True):
+        cls = next((c for c in PAPER_EQUIVALENCES if a in c and b in c), None)
+        d["paper"] = "summary: " + " = ".join(sorted(cls)) if cls else "derived here"
     return g
+
+
+def pair_table(g: nx.DiGraph | None = None) -> list[dict]:
+    """Every ordered pair (A, B), A ≠ B, decided: ``"B expresses A"`` (an edge A → B, with its evidence)
+    or ``"A cannot express B"`` (implied by a :class:`NonEdge` and ⊑, naming the non-edge it comes
+    from), or ``"open"`` if neither is established (none are, for the current graph and witnesses)."""
+    g = expressivity_graph() if g is None else g
+    out = []
+    for a in g.nodes:
+        for b in g.nodes:
+            if a == b:
+                continue
+            row = {"A": a, "B": b}
+            if g.has_edge(b, a):
+                d = g.edges[b, a]
+                row.update(status="B expresses A", evidence=d["evidence"], argument=d["argument"], paper=d["paper"])
+            else:
+                src = next((ne for ne in NON_EDGES
+                            if a in ({ne.cannot} | set(g.predecessors(ne.cannot))) and b in ({ne.task_of} | set(g.successors(ne.task_of)))), None)
+                if src is None:
+                    row.update(status="open", evidence="", argument="", paper="")
+                else:
+                    row.update(status="A cannot express B", evidence=f"witness {src.witness} ({src.against} certificate)",
+                               argument=f"{src.cannot} cannot express a {src.task_of} task", paper=src.source)
+            out.append(row)
+    return out
 
 
 def equivalence_classes(g: nx.DiGraph | None = None) -> list[frozenset[str]]:

@@ -19,10 +19,19 @@ checked by code with one of four certificates:
   that the construction always succeeds is in its docstring, and the reproduction runs it on many
   random specifications. ONMR orders by f(⟨R, m^π⟩): policies with equal ⟨R, m^π⟩ tie for every f.
   A discounted reward machine's value is continuous in π (coupling bound below), so it cannot jump.
+* ``debreu`` (OMORL ⊏ GOMORL, :func:`witness_gomorl`): the lexicographic order of two returns that
+  cover a square is not representable by any real function (Debreu 1954). That is an infinite
+  argument — on finitely many policies every total preorder *is* a real function's (its rank,
+  :func:`finite_rank_representation`) — so the certificate checks its finite parts: the square, the
+  pigeonhole LP of Debreu's proof (:func:`lexicographic_gap_lp`), and a refuter for every continuous
+  OMORL specification (:func:`refute_lexicographic`).
+* ``not-total`` / ``exhaustive`` (TO, :func:`witness_to_partial`, :func:`witness_to_linear`): TO's
+  stochastic-dominance orderings can be partial, which no other formalism induces; and TO cannot
+  induce a linear MR/LAR ordering — all 13 total preorders on the three reachable trajectories fail.
 * Propagation: a formalism that expresses less (MR ⊑ RM, ONMR, RRL) inherits every "cannot".
 
 Everything marked "derived here" is our construction; the paper's own witnesses could not be
-retrieved (only its abstract was accessible in this session).
+retrieved (only its abstract, a summary and its reference list were accessible).
 """
 
 from __future__ import annotations
@@ -64,7 +73,15 @@ __all__ = [
     "witness_lar",
     "witness_tlo_po",
     "witness_mr",
+    "witness_gomorl",
+    "witness_to_partial",
+    "witness_to_linear",
+    "witness_ltl_to",
     "headline_witnesses",
+    "all_witnesses",
+    "lexicographic_gap_lp",
+    "refute_lexicographic",
+    "finite_rank_representation",
     "refute_onmr",
     "refute_rm_jump",
     "random_reward_machine",
@@ -557,3 +574,299 @@ def headline_witnesses(samples: int = 200, seed: int = 0) -> dict[str, Witness]:
     ``samples`` random specifications (drawn with ``seed``) are refuted per refuter certificate."""
     return {"RRL": witness_rrl(samples, seed), "ONMR": witness_onmr(), "RM": witness_rm(samples, seed), "LTL": witness_ltl(samples, seed),
             "LAR": witness_lar(samples, seed)}
+
+
+# ----------------------------------------------------------------------------- OMORL ⊏ GOMORL (lexicographic)
+def lexicographic_gap_lp(n_columns: int) -> float:
+    """The largest uniform vertical gap t a real function u with values in [0, 1] can have while
+    respecting the lexicographic order on the grid {x_1 < … < x_N} × {0, 1}:
+
+        max t  s.t.  u(x_i, 1) − u(x_i, 0) ≥ t,  u(x_{i+1}, 0) ≥ u(x_i, 1),  0 ≤ u ≤ 1.
+
+    Solved as an LP (HiGHS); the optimum is 1/N (telescoping: N·t ≤ u(x_N, 1) − u(x_1, 0) ≤ 1). This is
+    the finite step of Debreu's argument (Debreu 1954; Fishburn 1970, Thm 3.4): a real representation
+    of the lexicographic order on a square can be taken bounded (compose with arctan), so for every
+    ε > 0 at most 1/ε columns have a gap ≥ ε; the columns with a positive gap are then countable —
+    but lexicographic strictness needs a positive gap in every one of uncountably many columns.
+    """
+    from scipy.optimize import linprog
+
+    N = int(n_columns)
+    if N < 1:
+        raise ValueError(f"n_columns must be >= 1, got {n_columns}")
+    nv = 2 * N + 1  # u(x_1,0), u(x_1,1), …, u(x_N,1), t
+    A, b = [], []
+    for i in range(N):
+        row = np.zeros(nv)
+        row[2 * i], row[2 * i + 1], row[-1] = 1.0, -1.0, 1.0  # t − (u_i1 − u_i0) ≤ 0
+        A.append(row), b.append(0.0)
+        if i + 1 < N:
+            row = np.zeros(nv)
+            row[2 * i + 1], row[2 * i + 2] = 1.0, -1.0  # u_i1 − u_{i+1}0 ≤ 0
+            A.append(row), b.append(0.0)
+    c = np.zeros(nv)
+    c[-1] = -1.0
+    res = linprog(c, A_ub=np.array(A), b_ub=np.array(b), bounds=[(0, 1)] * (2 * N) + [(None, None)], method="highs")
+    if res.status != 0:
+        raise RuntimeError(f"lexicographic_gap_lp: LP failed ({res.message})")
+    return float(-res.fun)
+
+
+Point = tuple[float, float]
+
+
+def refute_lexicographic(value: Callable[[float, float], float], x0: float = 0.5, kmax: int = 40) -> tuple[Point, Point] | None:
+    """Two points p ≻_lex q of the unit square that a real score ``value(x, y)`` does not rank p > q.
+
+    First (x0, 1) ≻ (x0, 0): if value(x0, 1) ≤ value(x0, 0) that pair already disagrees. Otherwise the
+    gap g = value(x0, 1) − value(x0, 0) > 0, and (x0 + δ, 0) ≻ (x0, 1) for every δ > 0: halve δ = 2^−k
+    until value(x0 + δ, 0) ≤ value(x0, 0) + g/2 < value(x0, 1) (a margin g/2, far above rounding). This
+    terminates whenever ``value`` is right-continuous in x at (x0, 0) with modulus below g/2 at δ = 2^−kmax
+    — every continuous score; discontinuous ones are covered by Debreu's argument (:func:`lexicographic_gap_lp`).
+    Returns (p, q) with p ≻_lex q and value(p) ≤ value(q), or None. Derived here.
+    """
+    a, b = float(value(x0, 0.0)), float(value(x0, 1.0))
+    if not b > a:
+        return ((x0, 1.0), (x0, 0.0))
+    for k in range(1, kmax + 1):
+        d = 2.0**-k
+        if float(value(x0 + d, 0.0)) <= a + (b - a) / 2:
+            return ((x0 + d, 0.0), (x0, 1.0))
+    return None
+
+
+def _omorl_sampler(mdp: TabularMDP, R1: np.ndarray, R2: np.ndarray, gamma: float):
+    """Random continuous OMORL specifications: random rewards and f, or 'big-M' scalarisations of the
+    true objectives (M·J1 + J2, tanh-squashed, …), the usual attempt to emulate a lexicographic order."""
+    from rlref.formalisms.objectives import OuterMultiObjectiveRL
+
+    S, A = mdp.num_states, mdp.num_actions
+
+    def sample(rng):
+        kind = int(rng.integers(4))
+        if kind == 0:
+            M = float(10 ** rng.uniform(1, 6))
+            return OuterMultiObjectiveRL([R1, R2], gamma, f=lambda v, M=M: M * v[0] + v[1])
+        if kind == 1:
+            M = float(10 ** rng.uniform(0, 4))
+            return OuterMultiObjectiveRL([R1, R2], gamma, f=lambda v, M=M: np.tanh(M * v[0]) + np.arctan(v[1]) / 10)
+        k = int(rng.integers(1, 4))
+        Rs = [rng.normal(size=(S, A)) for _ in range(k)]
+        w = rng.normal(size=k)
+        g = float(rng.uniform(0.05, 0.99))
+        if kind == 2:
+            return OuterMultiObjectiveRL(Rs, g, f=lambda v, w=w: float(w @ v))
+        return OuterMultiObjectiveRL(Rs, g, f=lambda v, w=w: float(np.sin(w @ v) + (w @ v) ** 2))
+
+    return sample
+
+
+def witness_gomorl(samples: int = 200, seed: int = 0) -> Witness:
+    """GOMORL expresses the lexicographic order of (J_R1, J_R2): nature sends s0 to s1 or s2 (½ each,
+    the environment of :func:`witness_onmr`); R1 pays 1 for action 1 in s1, R2 for action 1 in s2, so
+    with x = π(1|s1), y = π(1|s2) the returns are exactly (J_R1, J_R2) = (γ/2)(x, y): the policies
+    cover a square, ordered lexicographically. Derived here (the classical example is Debreu 1954).
+
+    OMORL (hence FOMR and FTLR, its equivalents) cannot induce it: an OMORL value is one real number,
+    and no real function represents the lexicographic order on a square. The certificate checks:
+    (1) the square: J = (γ/2)(x, y) on an 11 × 11 grid of policies (closed form above); (2) Debreu's
+    finite step: :func:`lexicographic_gap_lp` = 1/N for N = 2 … 64 columns; (3) a constructive
+    refuter (:func:`refute_lexicographic`) on random continuous OMORL specifications. No *finite*
+    policy set can witness this strictness: on finitely many policies the rank of the return vector is a
+    real function inducing the same order (:func:`finite_rank_representation`).
+    """
+    from rlref.formalisms.objectives import GeneralisedOuterMultiObjectiveRL, OuterMultiObjectiveRL
+
+    base = witness_onmr()
+    mdp = base.mdp
+    S, A = mdp.num_states, mdp.num_actions
+    gamma = 0.9
+    R1, R2 = np.zeros((S, A)), np.zeros((S, A))
+    R1[1, 1] = R2[2, 1] = 1.0
+    spec = GeneralisedOuterMultiObjectiveRL([R1, R2], gamma, order="lexicographic")
+
+    def pol(x, y):
+        return _policy([[1, 0], [1 - x, x], [1 - y, y], [1, 0], [1, 0]])
+
+    grid = (0.0, 0.5, 1.0)
+    combos = {f"x={x:g},y={y:g}": (x, y) for x in grid for y in grid}
+    pols = tuple(pol(*v) for v in combos.values())
+    order = spec.ordering(mdp, pols)
+    returns = OuterMultiObjectiveRL([R1, R2], gamma, f=lambda v: 0.0)
+    sq = np.linspace(0.0, 1.0, 11)
+    square_err = max(float(np.max(np.abs(returns.returns(mdp, pol(x, y)) - gamma / 2 * np.array([x, y]))))
+                     for x in sq for y in sq)
+    columns = (2, 4, 8, 16, 32, 64)
+    gaps = {N: lexicographic_gap_lp(N) for N in columns}
+    gaps_ok = all(abs(g - 1.0 / N) <= 1e-9 for N, g in gaps.items())
+
+    def refuter(omorl):
+        pair = refute_lexicographic(lambda x, y: omorl.value(mdp, pol(x, y)))
+        if pair is None:
+            return None
+        (p, q) = pair
+        lex = (p[0], p[1]) > (q[0], q[1])
+        return pair if lex and omorl.value(mdp, pol(*p)) <= omorl.value(mdp, pol(*q)) else None
+
+    ref = _refuter_cert("OMORL", refuter, _omorl_sampler(mdp, R1, R2, gamma), samples, 7 + 1000 * seed,
+                        "continuity: (x+d, 0) >_lex (x, 1) for every d > 0, but a continuous score tends to its (x, 0) value")
+    holds = bool(square_err <= 1e-12 and gaps_ok and ref.holds)
+    cert = Certificate(
+        against="OMORL", method="debreu", holds=holds,
+        detail=(f"returns cover the square (gamma/2)[0,1]^2 (max error {square_err:.1e} on 11x11 policies); Debreu's finite step: "
+                f"max uniform lexicographic gap on N columns = 1/N for N in {columns}; {ref.detail}"),
+        data={"square_error": square_err, "gap_lp": {str(N): g for N, g in gaps.items()}, "refuted": ref.data["refuted"], "tried": ref.data["tried"],
+              "finite_witness_possible": False})
+    return Witness(name="gomorl", expresses="GOMORL", mdp=mdp, spec=spec, policies=pols, policy_names=tuple(combos), ordering=order,
+                   certificates={"OMORL": cert}, refuters={"OMORL": refuter})
+
+
+def finite_rank_representation(spec: Formalism, mdp: TabularMDP, policies: Sequence[np.ndarray]) -> Formalism:
+    """An OMORL specification inducing ``spec``'s ordering on the finite list ``policies``: the rank of
+    each policy's occupancy measure (indicator rewards J = m^π, f = the rank looked up by nearest m).
+
+    This is why OMORL ⊏ GOMORL has no finite witness: every total preorder on finitely many points is
+    represented by a real function (its rank). Derived here.
+    """
+    from rlref.formalisms.objectives import OuterMultiObjectiveRL
+
+    order = spec.ordering(mdp, policies)
+    classes = order.classes()  # best first
+    rank = np.empty(len(policies))
+    for r, cls in enumerate(classes):
+        rank[cls] = len(classes) - r
+    S, A = mdp.num_states, mdp.num_actions
+    Rs = []
+    for s in range(S):
+        for a in range(A):
+            for t in range(S):
+                R = np.zeros((S, A, S))
+                R[s, a, t] = 1.0
+                Rs.append(R)
+    g = getattr(spec, "gamma", 0.9)
+    enc = OuterMultiObjectiveRL(Rs, g, f=lambda v: 0.0)
+    keys = np.stack([enc.returns(mdp, p) for p in policies])
+
+    def f(v):
+        return float(rank[int(np.argmin(np.abs(keys - v).sum(axis=1)))])
+
+    return OuterMultiObjectiveRL(Rs, g, f=f)
+
+
+# ----------------------------------------------------------------------------- TO (trajectory orderings)
+def _arm_env() -> TabularMDP:
+    S, A = 4, 3
+    P = np.zeros((S, A, S))
+    for a in range(A):
+        P[0, a, a + 1] = 1.0
+    for s in range(1, S):
+        P[s, :, s] = 1.0
+    return _mdp(P, [1, 0, 0, 0], "arms")
+
+
+def _arm_policy(first: Sequence[float]) -> np.ndarray:
+    return _policy([list(first), [1, 0, 0], [1, 0, 0], [1, 0, 0]])
+
+
+def witness_to_partial() -> Witness:
+    """TO (trajectory orderings lifted by stochastic dominance) induces orderings that are not total:
+    s0 → three absorbing arms ranked 0 < 1 < 2; the mixture ½(arm 0) + ½(arm 2) and arm 1 have crossing
+    rank distributions (tails ½ vs 1 at level 1, ½ vs 0 at level 2), so neither dominates. Every other
+    formalism (real-valued, or a total preorder on returns, occupancies, lotteries or policies) induces
+    a total preorder, so none can express it. Derived here."""
+    from rlref.formalisms.objectives import TrajectoryOrdering
+
+    mdp = _arm_env()
+    spec = TrajectoryOrdering(rank=lambda tr: float(tr[0][1]), horizon=2)
+    firsts = {"arm0": [1, 0, 0], "arm1": [0, 1, 0], "arm2": [0, 0, 1], "mix02": [0.5, 0, 0.5]}
+    pols = tuple(_arm_policy(v) for v in firsts.values())
+    order = spec.ordering(mdp, pols)
+    i, j = 3, 1
+    incomparable = bool(not order.geq[i, j] and not order.geq[j, i])
+    cert = Certificate(against="PO", method="not-total", holds=incomparable,
+                       detail="mix02 and arm1 are incomparable under stochastic dominance; every other formalism induces total preorders")
+    return Witness(name="to-partial", expresses="TO", mdp=mdp, spec=spec, policies=pols, policy_names=tuple(firsts), ordering=order,
+                   certificates={"PO": cert})
+
+
+def _all_weak_orders(n: int) -> list[tuple[int, ...]]:
+    """Every total preorder on n items, as a rank vector normalised to 0, 1, …, k−1 (the ordered Bell number of them)."""
+    import itertools
+
+    out = set()
+    for r in itertools.product(range(n), repeat=n):
+        levels = sorted(set(r))
+        out.add(tuple(levels.index(x) for x in r))
+    return sorted(out)
+
+
+def witness_to_linear(expresses: str = "MR") -> Witness:
+    """MR (or LAR) expresses 'arm a is worth a': on the arms environment, J = π(1|s0) + 2π(2|s0), which
+    ties arm 1 with the mixture ½(arm 0) + ½(arm 2). TO cannot: the four policies' lotteries live on the
+    three arm trajectories, so a TO ordering of them is fixed by a total preorder on those three; all 13
+    are enumerated and none induces the target (a tie between arm 1 and the mixture forces equal rank
+    distributions, hence all three ranks equal, which also ties arm 0 with arm 2). Derived here."""
+    from rlref.formalisms.objectives import TrajectoryOrdering
+
+    mdp = _arm_env()
+    if expresses == "MR":
+        R = np.zeros((4, 3))
+        R[0] = [0.0, 1.0, 2.0]
+        spec = MarkovReward(R, 0.9)
+    elif expresses == "LAR":
+        R = np.zeros((4, 3))
+        R[1:, :] = np.array([0.0, 1.0, 2.0])[:, None]
+        spec = LimitAverageReward(R)
+    else:
+        raise ValueError(f"expresses must be 'MR' or 'LAR', got {expresses!r}")
+    firsts = {"arm0": [1, 0, 0], "arm1": [0, 1, 0], "arm2": [0, 0, 1], "mix02": [0.5, 0, 0.5]}
+    pols = tuple(_arm_policy(v) for v in firsts.values())
+    order = spec.ordering(mdp, pols)
+    tried, hits = 0, 0
+    for ranks in _all_weak_orders(3):
+        to = TrajectoryOrdering(rank=lambda tr, ranks=ranks: float(ranks[tr[0][1]]), horizon=2)
+        tried += 1
+        hits += to.ordering(mdp, pols).same_as(order)
+    cert = Certificate(against="TO", method="exhaustive", holds=bool(hits == 0 and tried == 13),
+                       detail=f"all {tried} total preorders on the 3 reachable trajectories tried; {hits} induce the target",
+                       data={"tried": tried, "hits": hits})
+    return Witness(name=f"to-{expresses.lower()}", expresses=expresses, mdp=mdp, spec=spec, policies=pols, policy_names=tuple(firsts),
+                   ordering=order, certificates={"TO": cert})
+
+
+def witness_ltl_to(formula: str = "X X in2 | (X in1 & !X X in1)") -> tuple[bool, int]:
+    """LTL ⊑ TO on instances: rank(ξ) = 1[ξ ⊨ φ] makes stochastic dominance compare Pr(φ) (two levels),
+    so the TO ordering equals the LTL one. Checked on random 3-state environments and policies for a
+    formula fixed by the first 3 steps. Returns (all equal, number of instances)."""
+    from rlref.formalisms.ltl import lasso_satisfies, parse_ltl
+    from rlref.formalisms.objectives import LinearTemporalLogic, TrajectoryOrdering
+
+    rng = np.random.default_rng(11)
+    phi = parse_ltl(formula)
+    labels = {"in1": np.array([0, 1, 0], bool), "in2": np.array([0, 0, 1], bool)}
+    n, ok = 0, True
+    for _ in range(8):
+        S, A = 3, 2
+        P = rng.dirichlet(np.ones(S), size=(S, A))
+        mdp = TabularMDP(P=P, R=np.zeros((S, A)), gamma=0.9, mu0=rng.dirichlet(np.ones(S)))
+        ltl = LinearTemporalLogic(formula, labels)
+
+        def rank(tr):
+            states = [t[0] for t in tr] + [tr[-1][2]]
+            word = [frozenset(k for k, v in labels.items() if v[s]) for s in states]
+            return float(lasso_satisfies(phi, word[:-1], word[-1:]))
+
+        to = TrajectoryOrdering(rank=rank, horizon=3)
+        pols = [rng.dirichlet(np.ones(A), size=S) for _ in range(4)] + [np.eye(A)[rng.integers(A, size=S)] for _ in range(2)]
+        ok &= to.ordering(mdp, pols).same_as(ltl.ordering(mdp, pols))
+        n += 1
+    return bool(ok), n
+
+
+def all_witnesses(samples: int = 200, seed: int = 0) -> dict[str, Witness]:
+    """Every witness by the name :data:`rlref.formalisms.preorder.NON_EDGES` refers to it: the five
+    headline ones, ``tlo-po``, ``mr``, ``gomorl``, ``to-partial``, ``to-mr`` and ``to-lar``."""
+    out = {w.name: w for w in headline_witnesses(samples, seed).values()}
+    out.update({"tlo-po": witness_tlo_po(), "mr": witness_mr(), "gomorl": witness_gomorl(samples, seed), "to-partial": witness_to_partial(),
+                "to-mr": witness_to_linear("MR"), "to-lar": witness_to_linear("LAR")})
+    return out
