@@ -20,6 +20,8 @@ import pkgutil as _pkgutil
 _SUBMODULES = tuple(sorted(m.name for m in _pkgutil.iter_modules(__path__) if not m.name.startswith("_") and m.name != "mdp"))
 
 __all__ = ["TabularMDP", *_SUBMODULES]
+# The one place the version lives: pyproject.toml reads this literal statically (setuptools `attr:`,
+# without importing rlref) and CITATION.cff repeats it (tests/test_packaging.py checks both).
 __version__ = "0.1.0"
 
 
