@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 
 import pytest
 
@@ -169,3 +170,184 @@ def test_cli_list_configs_and_run(tmp_path, capsys):
     assert main(["train", "grpo_toy", "--out", str(tmp_path), "steps=1", "progress=false", "hidden=32", "layers=1"]) == 0
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
     assert main(["train", "grpo_toy", "advantage=nope"]) == 2
+
+
+# ---- names other modules build on: sft, policy losses, length rewards, reward switch, budget schedule, self-play -----------------
+
+
+def test_sft_step_is_token_mean_cross_entropy():
+    tr = Trainer(_cfg(family="sft", prompts_per_step=4, micro_batch_size=2, max_grad_norm=None))
+    model0 = copy.deepcopy(tr.model)
+    res = tr.step(1)
+    probs = tr.task.batch(4, seed=tr.cfg.seed * 1_000_003 + 1)
+    ids = [[tr.tokenizer.convert_tokens_to_ids(ch) for ch in tr.task.solution(p)] + [tr.tokenizer.eos_token_id] for p in probs]
+    nll, ntok = 0.0, 0
+    with torch.no_grad():
+        for p, r in zip(probs, ids, strict=True):  # one unpadded sequence at a time, by hand
+            x = torch.tensor([[tr.tokenizer.convert_tokens_to_ids(ch) for ch in p.prompt] + r])
+            logp = torch.log_softmax(model0(input_ids=x).logits[0, len(p.prompt) - 1:-1].double(), -1)
+            nll -= float(logp.gather(-1, torch.tensor(r)[:, None]).sum())
+            ntok += len(r)
+    assert res.loss == pytest.approx(nll / ntok, abs=1e-5)
+    assert res.accuracy == 1.0 and res.tokens == ntok and res.truncated_fraction == 0.0
+
+
+def target_no_scratchpad(problem):
+    return ModSumTask(terms=2).solution(problem, scratchpad=False)
+
+
+def test_sft_custom_target():
+    r = Trainer(_cfg(family="sft", prompts_per_step=4, micro_batch_size=4, sft_target="tests.test_llm_train:target_no_scratchpad")).step(1)
+    assert r.response_length_mean == 3.0  # "#d" + EOS
+
+
+GROUP_LOSSES = [("ppo_clip", {"dual_clip": 3.0}), ("lp_reg", {"kappa": 0.5, "neg_fraction": 0.5}), ("drpo", {}),
+                ("kimi_mirror_descent", {"tau": 0.5})]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), GROUP_LOSSES)
+def test_policy_losses_micro_batched_equal_full_batch(name, kwargs):
+    kw = dict(policy_loss=name, policy_loss_kwargs=kwargs, max_grad_norm=None, reward_fn="tests.test_llm_train:length_reward")
+    if name == "drpo":  # DRPO needs correct and incorrect responses in a group: the checker is replaced below
+        kw.pop("reward_fn")
+    full, g_full = _grads(_cfg(micro_batch_size=8, **kw))
+    micro, g_micro = _grads(_cfg(micro_batch_size=4, **kw))
+    assert math.isfinite(full.loss) and micro.loss == pytest.approx(full.loss, abs=1e-6)
+    if name != "lp_reg":  # lp_reg's lowest-probability selection is made per micro-batch (documented)
+        assert max(float((a - b).abs().max()) for a, b in zip(g_full, g_micro, strict=True)) < 1e-6
+    if name != "drpo":
+        assert max(float(a.abs().max()) for a in g_full) > 1e-5
+
+
+def test_drpo_gradient_with_mixed_groups(monkeypatch):
+    monkeypatch.setattr(ModSumTask, "check", lambda self, p, r: len(r) % 2 == 0)
+    full, g_full = _grads(_cfg(micro_batch_size=8, policy_loss="drpo", max_grad_norm=None))
+    micro, g_micro = _grads(_cfg(micro_batch_size=4, policy_loss="drpo", max_grad_norm=None))
+    assert max(float(a.abs().max()) for a in g_full) > 1e-5
+    assert max(float((a - b).abs().max()) for a, b in zip(g_full, g_micro, strict=True)) < 1e-6
+
+
+@pytest.mark.parametrize("kw", [
+    dict(length_reward="budget_reward", length_reward_kwargs={"budget": 4.0, "w_correct": 0.0}),
+    dict(length_reward="hapo", length_reward_kwargs={"weight": 0.5}),
+    dict(length_reward="kimi_length_reward", reward_switch="grpo_lambda", reward_switch_kwargs={"top_fraction": 0.5}),
+    dict(length_reward="dler_truncation_reward", budget_schedule="curriculum", advantage="dler_batch_normalized",
+         budget_schedule_kwargs={"initial_budget": 6.0, "final_budget": 2.0}, schedule_max_new_tokens=True),
+    dict(advantage="dler_batch_normalized", advantage_kwargs={"weighting": "token"}),
+])
+def test_reward_pieces_run_one_step(kw, monkeypatch):
+    monkeypatch.setattr(ModSumTask, "check", lambda self, p, r: len(r) % 2 == 0)
+    r = Trainer(_cfg(**kw)).step(1)
+    assert math.isfinite(r.loss) and 0.0 <= r.truncated_fraction <= 1.0
+
+
+def test_reward_shaping_by_hand(monkeypatch):
+    """budget_reward + GRPO-λ recomputed from the sampled lengths: reward_mean must match."""
+    monkeypatch.setattr(ModSumTask, "check", lambda self, p, r: len(r) % 2 == 0)
+    cfg = _cfg(prompts_per_step=4, micro_batch_size=4, length_reward="budget_reward", length_reward_kwargs={"budget": 5.0},
+               length_coef=0.5, reward_switch="grpo_lambda", reward_switch_kwargs={"top_fraction": 0.5})
+    tr = Trainer(cfg)
+    model0 = copy.deepcopy(tr.model)
+    res = tr.step(1)
+    probs = [p for p in tr.task.batch(4, seed=1) for _ in range(4)]
+    b = sample(model0, tr.tokenizer, [p.prompt for p in probs], max_new_tokens=6, temperature=1.0, generators=tr.generators(1, range(16)))
+    texts = tr.decode(b.seq[:, b.prompt_len:], b.resp_mask)
+    c = torch.tensor([len(t) % 2 == 0 for t in texts]).reshape(4, 4)
+    ln = b.resp_mask.sum(1).double().reshape(4, 4)
+    shaped = c.double() + 0.5 * (c.double() + 0.5 * c.double() * torch.relu(1 - ln / 5.0))
+    acc = c.double().mean(1)
+    top = torch.sort(acc, descending=True, stable=True).indices[:2]
+    want = c.double().clone()
+    want[top] = shaped[top]
+    assert res.reward_mean == pytest.approx(float(want.mean()), abs=1e-6)
+    eos = tr.tokenizer.eos_token_id
+    trunc = ~((b.seq[:, b.prompt_len:] == eos) & b.resp_mask).any(1)
+    assert res.truncated_fraction == pytest.approx(float(trunc.double().mean()))
+
+
+def test_budget_schedule_caps_max_new_tokens():
+    cfg = _cfg(steps=5, length_reward="tldr_budget_reward", budget_schedule="curriculum", schedule_max_new_tokens=True,
+               budget_schedule_kwargs={"initial_budget": 6.0, "final_budget": 1.0, "schedule": "linear"})
+    tr = Trainer(cfg)
+    assert [tr.max_new_tokens(k) for k in range(1, 6)] == [6, 5, 4, 3, 1]  # ceil(6 - 5(k-1)/4), capped by max_new_tokens=6
+    r = tr.step(5)
+    assert r.response_length_mean == 1.0 and r.tokens == 8
+
+
+def test_resume_bit_for_bit_with_hapo_history(tmp_path, monkeypatch):
+    monkeypatch.setattr(ModSumTask, "check", lambda self, p, r: len(r) % 2 == 0)
+    cfg = _cfg(steps=4, checkpoint_every=2, length_reward="hapo", length_reward_kwargs={"weight": 1.0}, terms=1, modulus=2)
+    full = train(cfg, tmp_path / "a")
+    assert full.extra_state["hapo_history"]  # the history is not empty, so resuming without it would differ
+
+    def kill(step, res):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "b", on_step=kill)
+    resumed = train(cfg, tmp_path / "b")
+    assert resumed.extra_state == full.extra_state
+    for a, b in zip(full.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    ck = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert ck["extra_state"]["hapo_history"] == full.extra_state["hapo_history"]
+
+
+def test_selfplay_dispatch_and_validation(monkeypatch):
+    import sys
+    import types
+
+    calls = []
+    fake = types.ModuleType("rlref.llm.train.selfplay")
+
+    def algo(trainer, k, *, eta=1.0):
+        calls.append((k, eta))
+        return trainer.sft_step(k)
+
+    def check_kwargs(name, kwargs):
+        if set(kwargs) - {"eta"}:
+            raise ValueError(f"unknown selfplay kwargs {sorted(set(kwargs) - {'eta'})}")
+
+    fake.ALGORITHMS, fake.check_kwargs = {"inpo": algo}, check_kwargs
+    monkeypatch.setitem(sys.modules, "rlref.llm.train.selfplay", fake)
+    r = Trainer(_cfg(family="selfplay", selfplay_kwargs={"eta": 2.0}, prompts_per_step=4, micro_batch_size=4)).step(3)
+    assert calls == [(3, 2.0)] and r.step == 3
+    with pytest.raises(ValueError, match="selfplay_kwargs"):
+        Trainer(_cfg(family="selfplay", selfplay_kwargs={"bogus": 1}, prompts_per_step=4, micro_batch_size=4))
+    with pytest.raises(ValueError, match="selfplay_algorithm"):
+        Trainer(_cfg(family="selfplay", selfplay_algorithm="nope", prompts_per_step=4, micro_batch_size=4))
+    monkeypatch.setitem(sys.modules, "rlref.llm.train.selfplay", None)
+    with pytest.raises(ValueError, match="selfplay"):
+        Trainer(_cfg(family="selfplay", prompts_per_step=4, micro_batch_size=4))
+
+
+def bad_target(problem):
+    return 3
+
+
+@pytest.mark.parametrize(("kw", "key"), [
+    (dict(policy_loss="gspo"), "policy_loss"),
+    (dict(policy_loss_kwargs={"bogus": 1.0}), "policy_loss_kwargs"),
+    (dict(policy_loss_kwargs={"eps_low": 0.1}), "policy_loss_kwargs"),
+    (dict(policy_loss="kimi_mirror_descent"), "policy_loss_kwargs"),  # tau is required
+    (dict(policy_loss="drpo", micro_batch_size=2), "micro_batch_size"),
+    (dict(aggregation="none"), "aggregation"),
+    (dict(length_reward="hapo", length_reward_kwargs={"correct_floor": 0.5}), "length_reward_kwargs"),
+    (dict(length_reward="budget_reward"), "length_reward_kwargs"),  # budget missing
+    (dict(reward_switch="nope"), "reward_switch"),
+    (dict(reward_switch="grpo_lambda", reward_switch_kwargs={"top_fraction": 2.0}), "reward_switch_kwargs"),
+    (dict(budget_schedule="curriculum", budget_schedule_kwargs={"initial_budget": 4.0, "final_budget": 2.0}), "budget_schedule"),
+    (dict(budget_schedule="curriculum", length_reward="budget_reward", budget_schedule_kwargs={"initial_budget": 4.0}),
+     "budget_schedule_kwargs"),
+    (dict(schedule_max_new_tokens=True), "schedule_max_new_tokens"),
+    (dict(advantage_kwargs={"bogus": 1}), "advantage_kwargs"),
+    (dict(family="sft", micro_batch_size=2, sft_target="tests.test_llm_train:bad_target"), "sft_target"),
+    (dict(family="sft", micro_batch_size=2, sft_target="nomodule"), "sft_target"),
+    (dict(family="sft", micro_batch_size=2, ppo_epochs=2), "ppo_epochs"),
+    (dict(distributed="tp"), "distributed"),
+    (dict(length_reward_kwargs=[1]), "length_reward_kwargs"),
+])
+def test_bad_plugin_configs_fail_before_training(kw, key):
+    with pytest.raises(ValueError, match=key):
+        Trainer(_cfg(**kw))
