@@ -12,6 +12,15 @@ The expected one-step reward ``r[s, a] = Σ_{s'} P(s'|s,a) R(s,a,s')`` is comput
 (``mdp.r``; ``r[h, s, a]`` for stage-dependent finite-horizon MDPs). All arrays are float64 and
 read-only after construction.
 
+Action masks: ``action_mask[s, a]`` (bool, the same at every stage) marks the actions available in
+state s; ``None`` (the default) makes every action available. A masked action is excluded from
+every max, argmax, greedy step, softmax and tilt: the Bellman backups treat Q(s, a) as −∞ there
+(so ``q`` arrays returned by the solvers hold −∞ at masked pairs), every policy the library
+returns puts probability exactly 0 on it, and a user policy that puts mass on it is refused. The
+masked MDP is the MDP with those actions removed (A(s) = {a : action_mask[s, a]}, Puterman's
+state-dependent action sets); P and R must still be given (any valid row) at masked pairs, and
+their values there are never used by a solver.
+
 References: Puterman (1994), "Markov Decision Processes", ch. 2 and 4 (finite horizon) and 6
 (discounted).
 """
@@ -62,6 +71,28 @@ def _validate_sparse_rows(P: sp.csr_matrix, S: int, A: int, atol: float = DIST_A
         )
 
 
+def _check_action_mask(mask: Any, S: int, A: int) -> np.ndarray:
+    """A read-only bool copy of ``mask[s, a]``; ValueError naming the shape, dtype, bad entry or a
+    state without any available action."""
+    m = np.asarray(mask)
+    if m.dtype != bool:
+        if not (np.issubdtype(m.dtype, np.integer) or np.issubdtype(m.dtype, np.floating)):
+            raise ValueError(f"action_mask must be a boolean array of shape (S, A) = ({S}, {A}), got dtype {m.dtype}")
+        bad = ~((m == 0) | (m == 1))
+        if np.any(bad):
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(f"action_mask must be boolean (or 0/1); action_mask[{', '.join(map(str, idx))}] = {m[idx]!r}")
+    if m.shape != (S, A):
+        raise ValueError(f"action_mask must have shape (S, A) = ({S}, {A}), got {m.shape}")
+    m = m.astype(bool, copy=True)
+    empty = ~m.any(axis=1)
+    if np.any(empty):
+        raise ValueError(f"action_mask leaves state {int(np.argmax(empty))} without any available action "
+                         f"(every state needs at least one True in its row)")
+    m.setflags(write=False)
+    return m
+
+
 @dataclass(frozen=True, eq=False)
 class TabularMDP:
     """A finite MDP, discounted or finite-horizon.
@@ -79,6 +110,10 @@ class TabularMDP:
       name: a label used in reprs and figures.
       reward_axes: the layout of ``R`` — ``"sa"``, ``"sas"``, ``"hsa"`` or ``"hsas"``. Inferred from the
         shape; required only when it is ambiguous (a 3-d R with H = S = A).
+      action_mask: optional boolean array ``action_mask[s, a]`` of shape (S, A): True where action a
+        is available in state s (the same at every stage h). ``None`` = every action available.
+        Integer 0/1 arrays are accepted. Every state needs at least one available action. Stored
+        read-only (bool); the rows of P and R at masked pairs must still be valid but are unused.
 
     Precision: every array is stored in float64. A float32/float16 ``P`` or ``mu0`` (normalized in
     its own precision, so a row may sum to 1 ± 1e-7) is accepted at a dtype-aware tolerance
@@ -97,6 +132,7 @@ class TabularMDP:
     terminal: Any = None
     name: str = "mdp"
     reward_axes: str | None = None
+    action_mask: Any = None
     r: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -226,6 +262,10 @@ class TabularMDP:
             term.setflags(write=False)
             set_(self, "terminal", term)
 
+        # ----- action mask -----
+        if self.action_mask is not None:
+            set_(self, "action_mask", _check_action_mask(self.action_mask, S, A))
+
     # ------------------------------------------------------------------ construction helpers
     def _expected_reward_dense(self, R: np.ndarray, S: int, A: int) -> np.ndarray:
         H = self.horizon
@@ -346,4 +386,5 @@ class TabularMDP:
     def __repr__(self) -> str:
         kind = f"horizon={self.horizon}" if self.horizon is not None else f"gamma={self.gamma}"
         store = "sparse" if self.is_sparse else "dense"
-        return f"TabularMDP(name={self.name!r}, S={self.num_states}, A={self.num_actions}, {kind}, {store})"
+        masked = "" if self.action_mask is None else f", {int((~self.action_mask).sum())} masked (s, a)"
+        return f"TabularMDP(name={self.name!r}, S={self.num_states}, A={self.num_actions}, {kind}, {store}{masked})"

@@ -36,7 +36,7 @@ def test_soft_greedy_maximizes_regularized_objective_vs_cvxpy(seed, A, beta):
     obj = q @ p + beta * cp.sum(cp.entr(p)) + beta * (np.log(ref) @ p)
     prob = cp.Problem(cp.Maximize(obj), [cp.sum(p) == 1])
     prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-9, tol_gap_rel=1e-9, tol_feas=1e-9)
-    assert prob.status == cp.OPTIMAL
+    assert prob.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)  # Clarabel flags some at 1e-9 gaps; the checks below bind
     pi = rs.soft_greedy(q, ref, beta)
     np.testing.assert_allclose(pi, p.value, atol=1e-4)
     ours = q @ pi - beta * rs.kl_rows(pi, ref)

@@ -4,6 +4,10 @@ Shapes: discounted ``values[s]``, ``q[s, a]``, ``policy[s, a]``; finite horizon
 ``values[h, s]``, ``q[h, s, a]``, ``policy[h, s, a]`` for stages ``h = 0, ..., H-1``
 (the value after the last stage, ``V_H = 0``, is not stored).
 
+``PlanningResult`` and ``LPResult`` also give ``actions``: the policy as integers, one action per
+state (``actions[s]``) or per stage and state (``actions[h, s]``), the first (lowest-index)
+maximizer of ``policy`` — the form quantecon's ``sigma`` and pymdptoolbox's ``policy`` take.
+
 Field order is shared: ``values, q, policy`` first, then the method-specific fields (``beta``
 right after ``policy`` where there is one), then the certificates, then ``objective`` and the
 bookkeeping (``method``, ``reason`` / ``status``, ``backend``). Build them by keyword.
@@ -57,6 +61,8 @@ class PlanningResult:
       objective: Σ_s μ0(s) values(s) (stage 0 for a finite horizon).
       method: the algorithm that ran.
       reason: why it ran (set by ``optimal(method="auto")``; otherwise the certificate used).
+
+    Property ``actions``: the policy as one integer action per state (or per stage and state).
     """
 
     values: np.ndarray
@@ -70,6 +76,15 @@ class PlanningResult:
     objective: float
     method: str
     reason: str
+
+    @property
+    def actions(self) -> np.ndarray:
+        """The policy as integers: ``actions[s]`` (or ``actions[h, s]``) = the first a maximizing
+        ``policy[s, a]`` (``policy[h, s, a]``), i.e. the lowest-index action among ties; an int64 array
+        of shape (S,) or (H, S). For a deterministic policy ``deterministic_policy(actions, A)``
+        gives ``policy`` back. Never a masked action: ``policy`` is 0 there and positive on some
+        available action of every state."""
+        return np.argmax(self.policy, axis=-1).astype(np.int64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,6 +100,8 @@ class LPResult:
       objective: the optimal objective of the LP that was solved (see each function).
       status: the solver's status string.
       backend: "highs" or "cvxpy".
+
+    Property ``actions``: the policy as one integer action per state (or per stage and state).
     """
 
     values: np.ndarray
@@ -94,6 +111,15 @@ class LPResult:
     objective: float
     status: str
     backend: str
+
+    @property
+    def actions(self) -> np.ndarray:
+        """The policy as integers: ``actions[s]`` (or ``actions[h, s]``) = the first a maximizing
+        ``policy[s, a]`` (``policy[h, s, a]``), i.e. the lowest-index action among ties; an int64 array
+        of shape (S,) or (H, S). For a deterministic policy ``deterministic_policy(actions, A)``
+        gives ``policy`` back. Never a masked action: ``policy`` is 0 there and positive on some
+        available action of every state."""
+        return np.argmax(self.policy, axis=-1).astype(np.int64)
 
 
 @dataclass(frozen=True, eq=False)

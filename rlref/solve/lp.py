@@ -15,7 +15,12 @@ and the staged occupancy LP
 with duals u_h = γ^h V_h.
 
 Backends: scipy.optimize.linprog(method="highs-ipm") and cvxpy (Clarabel by default) — two
-independent solvers on the same sparse matrices.
+independent solvers on the same sparse matrices. cvxpy is imported only when ``backend="cvxpy"``
+runs (it takes about a second to import), so ``import rlref.solve`` does not load it.
+
+Action masks (``mdp.action_mask``): the value LP has no constraint for a masked (s, a), and the
+occupancy LP has no variable for it (its occupancy is fixed at 0); the returned policy and
+occupancy are 0 there. Both LPs are then those of the MDP with the masked actions removed.
 
 References: Puterman (1994), "Markov Decision Processes", §6.9 (LP (6.9.1)-(6.9.2), Thm 6.9.1)
 and §4.6 (finite horizon, derived here in the staged form); Manne (1960); d'Epenoux (1963);
@@ -24,16 +29,21 @@ De Farias & Van Roy (2003), "The linear programming approach to approximate DP",
 
 from __future__ import annotations
 
-import cvxpy as cp
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from rlref.mdp import TabularMDP
+from rlref.policy import uniform_policy
 from rlref.solve._results import LPResult
 from rlref.solve.bellman import bellman_optimality, q_values
 from rlref.solve.evaluation import policy_evaluation
 from rlref.solve.occupancy import _selector, _transition_csr, flow_matrix, occupancy_measure, policy_from_occupancy
+
+if TYPE_CHECKING:  # cvxpy is imported lazily, in _cvxpy()
+    import cvxpy as cp
 
 __all__ = ["lp_value", "lp_occupancy"]
 
@@ -121,7 +131,15 @@ def _solve_highs(c, A_ub=None, b_ub=None, A_eq=None, b_eq=None, bounds=None):
     return res
 
 
+def _cvxpy():
+    """The cvxpy module, imported on first use (only the cvxpy backend needs it)."""
+    import cvxpy
+
+    return cvxpy
+
+
 def _cvxpy_solve(prob: cp.Problem, solver: str) -> str:
+    cp = _cvxpy()
     try:
         # Clarabel's default gaps (1e-8) leave ~1e-7 errors in V*; tighten them for reference answers.
         opts = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12} if solver.upper() == "CLARABEL" else {}
@@ -131,6 +149,27 @@ def _cvxpy_solve(prob: cp.Problem, solver: str) -> str:
     if prob.status != cp.OPTIMAL:
         raise RuntimeError(f"cvxpy solver {solver} did not solve the LP: status {prob.status!r}")
     return str(prob.status)
+
+
+def _allowed_pairs(mdp: TabularMDP) -> np.ndarray | None:
+    """Indices of the available (s, a) pairs in the flattened s·A + a order (h·S·A + s·A + a for a
+    finite horizon); None when there is no action mask (every pair is kept)."""
+    if mdp.action_mask is None:
+        return None
+    keep = np.flatnonzero(mdp.action_mask.ravel())
+    if mdp.horizon is None:
+        return keep
+    n = mdp.num_states * mdp.num_actions
+    return (np.arange(mdp.horizon)[:, None] * n + keep[None, :]).ravel()
+
+
+def _scatter(x: np.ndarray, keep: np.ndarray | None, size: int) -> np.ndarray:
+    """x on the kept pairs, 0 on the masked ones (identity when keep is None)."""
+    if keep is None:
+        return x
+    out = np.zeros(size)
+    out[keep] = x
+    return out
 
 
 def _shape_sa(mdp: TabularMDP, x: np.ndarray) -> np.ndarray:
@@ -160,6 +199,10 @@ def lp_value(mdp: TabularMDP, backend: str = "highs", cvxpy_solver: str = "CLARA
     """
     _check_backend(backend)
     M, r = _value_constraints(mdp)
+    n_pairs = M.shape[0]
+    keep = _allowed_pairs(mdp)
+    if keep is not None:  # no Bellman inequality for a masked (s, a)
+        M, r = M[keep], r[keep]
     scale = _reward_scale(mdp)
     r = r / scale
     w, is_mu0 = _weights(mdp)
@@ -167,6 +210,7 @@ def lp_value(mdp: TabularMDP, backend: str = "highs", cvxpy_solver: str = "CLARA
         res = _solve_highs(w, A_ub=-M, b_ub=-r, bounds=(None, None))
         v, dual, obj, status = res.x, -res.ineqlin.marginals, float(res.fun), "optimal"
     else:
+        cp = _cvxpy()
         x = cp.Variable(M.shape[1])
         cons = [M @ x >= r]
         prob = cp.Problem(cp.Minimize(w @ x), cons)
@@ -175,8 +219,8 @@ def lp_value(mdp: TabularMDP, backend: str = "highs", cvxpy_solver: str = "CLARA
     values = _shape_s(mdp, v) * scale
     obj *= scale
     _check_values(mdp, values, scale, "lp_value")
-    d = _shape_sa(mdp, np.maximum(dual, 0.0))
-    policy = policy_from_occupancy(d)
+    d = _shape_sa(mdp, _scatter(np.maximum(dual, 0.0), keep, n_pairs))
+    policy = policy_from_occupancy(d, uniform_policy(mdp))
     if is_mu0:
         occupancy = (1.0 - mdp.gamma) * d
     else:
@@ -216,7 +260,7 @@ def lp_occupancy(mdp: TabularMDP, backend: str = "highs", cvxpy_solver: str = "C
     ``values`` come from the constraint duals (V_h = u_h/γ^h for a finite horizon); they equal V*
     wherever the optimal occupancy (or μ0) has mass. Off that support the LP does not determine
     them: the returned dual is then some v with v ≥ T v, hence v ≥ V* there (an upper bound).
-    ``policy`` = d normalized per state, uniform on states with zero mass.
+    ``policy`` = d normalized per state, uniform (over the available actions) on states with zero mass.
 
     Numerics: solved for r / max|r| and unscaled; the policy is then evaluated exactly and refused
     (RuntimeError) if J(π) misses the LP optimum by more than LP_REL_TOL · max|r|/(1 − γ).
@@ -232,23 +276,28 @@ def lp_occupancy(mdp: TabularMDP, backend: str = "highs", cvxpy_solver: str = "C
             f"H={mdp.horizon}; use lp_value or value_iteration"
         )
     N, b, c = _occupancy_constraints(mdp)
+    n_pairs = N.shape[1]
+    keep = _allowed_pairs(mdp)
+    if keep is not None:  # no variable for a masked (s, a): its occupancy is 0
+        N, c = N[:, keep], c[keep]
     scale = _reward_scale(mdp)
     c = c / scale
     if backend == "highs":
         res = _solve_highs(-c, A_eq=N, b_eq=b, bounds=(0, None))
         d, u, obj, status = res.x, -res.eqlin.marginals, -float(res.fun), "optimal"
     else:
+        cp = _cvxpy()
         x = cp.Variable(N.shape[1], nonneg=True)
         cons = [N @ x == b]
         prob = cp.Problem(cp.Maximize(c @ x), cons)
         status = _cvxpy_solve(prob, cvxpy_solver)
         d, u, obj = np.asarray(x.value), np.asarray(cons[0].dual_value), float(prob.value)
-    d = _shape_sa(mdp, np.maximum(d, 0.0))
+    d = _shape_sa(mdp, _scatter(np.maximum(d, 0.0), keep, n_pairs))
     u = _shape_s(mdp, u) * scale
     obj *= scale
     if mdp.horizon is not None:
         u = u / (mdp.gamma ** np.arange(mdp.horizon))[:, None]
-    policy = policy_from_occupancy(d)
+    policy = policy_from_occupancy(d, uniform_policy(mdp))
     J_lp = obj / (1.0 - mdp.gamma) if mdp.horizon is None else obj
     _check_policy_objective(mdp, policy, J_lp, scale, "lp_occupancy")
     return LPResult(values=u, q=q_values(mdp, u), policy=policy, occupancy=d, objective=obj, status=status, backend=backend)

@@ -9,6 +9,10 @@ Finite horizon (per stage):  d[h, s, a] = Pr(s_h = s, a_h = a),  d_0 = μ0 ⊗ �
     Σ_a d[h+1, s', a] = Σ_{s,a} P_h(s'|s, a) d[h, s, a];  each stage sums to 1,
     J(π) = Σ_h γ^h ⟨d_h, r_h⟩.
 
+Action masks: the occupancy polytope of an MDP with ``action_mask`` adds d(s, a) = 0 at every masked
+pair; ``occupancy_measure`` refuses a policy with mass there (so its d is 0 there) and
+``flow_residual`` counts mass there as a violation.
+
 References: Puterman (1994), §6.9 (Thm 6.9.1, dual LP and occupancy); Altman (1999),
 "Constrained Markov Decision Processes", ch. 3; Syed, Bowling & Schapire (2008), eq. (3).
 """
@@ -159,12 +163,16 @@ def flow_residual(mdp: TabularMDP, d: np.ndarray) -> float:
         max( max_{s'} |Σ_a d(s', a) − (1 − γ) μ0(s') − γ Σ_{s,a} P(s'|s, a) d(s, a)|,  max(−d) ).
     Finite horizon, d[h, s, a]: the same with |Σ_a d[0, s, a] − μ0(s)| and
     |Σ_a d[h+1, s', a] − Σ_{s,a} P_h(s'|s, a) d[h, s, a]|.
+    With ``mdp.action_mask`` the largest |d| at a masked pair is a violation too (d = 0 there).
     Cost: O(nnz(P)) per stage. References: Puterman (1994), LP (6.9.2); Altman (1999), eq. (3.3).
     """
     d = as_float_array("d", d, ndim=(2, 3))
     check_finite("d", d)
     S, A = mdp.num_states, mdp.num_actions
     neg = float(max(0.0, -float(d.min())))
+    if mdp.action_mask is not None and d.shape[-2:] == mdp.action_mask.shape:
+        off = np.abs(d[..., ~mdp.action_mask])
+        neg = max(neg, float(off.max()) if off.size else 0.0)
     if mdp.horizon is None:
         if d.shape != (S, A):
             raise ValueError(f"d must have shape (S, A) = ({S}, {A}), got {d.shape}")

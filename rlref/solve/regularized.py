@@ -16,6 +16,10 @@ References: Ziebart (2010), PhD thesis, Thm 6.8 (soft Bellman equations); Haarno
 (2019), "A theory of regularized MDPs", Prop. 1 and Thm 1; Korbak, Perez & Buckley (2022),
 "RL with KL penalties is better viewed as Bayesian inference", eq. (2); Rafailov et al. (2023),
 "Direct preference optimization", eq. (4).
+
+Action masks (``TabularMDP(..., action_mask=...)``): π_ref is restricted to the available actions
+and renormalized (rlref.policy.reference_policy; None = uniform over them), so the soft values are
+those of the MDP with the masked actions removed and every returned policy is 0 on them.
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ import numpy as np
 from rlref import divergences
 from rlref._checks import as_float_array, check_beta, check_count, check_nonnegative, check_positive
 from rlref.mdp import TabularMDP
-from rlref.policy import stage_policy, validate_policy
+from rlref.policy import reference_policy, stage_policy, validate_policy
 from rlref.solve._results import EvaluationResult, SoftResult
-from rlref.solve.bellman import SoftBackup, _resolve_ref
+from rlref.solve.bellman import SoftBackup
 from rlref.solve.evaluation import _staged, evaluate_values, objective_of
 from rlref.solve.iteration import backward_induction, check_bounds, check_max_iter, check_v0, iterate
 from rlref.solve.tilt import soft_greedy, soft_value
@@ -81,6 +85,8 @@ def soft_value_iteration(
     Finite horizon: exact backward recursion (pi_ref may be stage-dependent, pi_ref[h, s, a]).
     β = np.inf evaluates π_ref; β → 0 recovers (hard) value iteration restricted to supp π_ref.
 
+    Action mask: π_ref's mass on masked actions is dropped and renormalized (None = uniform over the
+    available actions), so the result is that of the MDP without them; the policy is 0 there.
     Shapes: pi_ref[s, a] or [h, s, a] (None = uniform, i.e. entropy regularization up to the
     constant β log A per step) -> values[s] / values[h, s], q and policy [s, a] / [h, s, a].
     Raises ValueError if beta <= 0, epsilon <= 0, max_iter < 1, m < 1, bounds is unknown or pi_ref
@@ -94,7 +100,7 @@ def soft_value_iteration(
     bounds = check_bounds(bounds)
     m = check_count("m", m)
     v = check_v0(mdp, v0)
-    ref = _resolve_ref(mdp, pi_ref)
+    ref = reference_policy(mdp, pi_ref)
     backup = SoftBackup(mdp, ref, b)
     if mdp.horizon is not None:
         out, name = backward_induction(mdp, backup), "soft_backward_induction"
@@ -125,14 +131,16 @@ def soft_policy_evaluation(mdp: TabularMDP, pi: np.ndarray, beta: float, pi_ref:
 
     Returned ``q`` is Q_β^π = r + γ P V_β^π (the KL of the current state is not inside Q), so
     V_β^π(s) = Σ_a π(a|s) Q_β^π(s, a) − β KL_π(s) and ``advantage`` = q − values[..., None].
-    Shapes: pi, pi_ref [s, a] or [h, s, a] (pi_ref None = uniform).
-    Raises ValueError if beta is not finite and > 0, pi / pi_ref is not a policy for mdp, or π puts
+    Shapes: pi, pi_ref [s, a] or [h, s, a] (pi_ref None = uniform over the available actions;
+    with an action mask π_ref is restricted to them and renormalized, see soft_value_iteration).
+    Raises ValueError if beta is not finite and > 0, pi / pi_ref is not a policy for mdp (pi with
+    mass on a masked action included), or π puts
     mass outside supp π_ref at some state (KL = +inf there, so the regularized value is −inf).
     References: Geist, Scherrer & Pietquin (2019), Def. of T_{π,Ω} (eq. 3) and Prop. 2.
     """
     b = check_beta("beta", beta)
     pi = validate_policy(mdp, pi)
-    ref = _resolve_ref(mdp, pi_ref)
+    ref = reference_policy(mdp, pi_ref)
     if mdp.horizon is None and (pi.ndim == 3 or ref.ndim == 3):
         raise ValueError("stage-dependent pi / pi_ref need a finite-horizon MDP")
     if mdp.horizon is not None and (pi.ndim == 3 or ref.ndim == 3):
