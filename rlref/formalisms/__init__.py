@@ -7,7 +7,9 @@ reinforcement learning", ICLR 2024, arXiv 2310.11840).
   :class:`rlref.TabularMDP` (``value``, ``compare``, ``ordering``).
 * :func:`expressivity_graph` — the networkx DiGraph of "can express" (edge A → B: B expresses every
   ordering A can), each edge with its evidence; :func:`hasse_diagram`, :func:`draw_hasse`.
-* :mod:`~rlref.formalisms.witnesses` — the five headline witness tasks with their certificates.
+* :mod:`~rlref.formalisms.witnesses` — the witness tasks with their certificates: the five headline
+  ones, OMORL ⊏ GOMORL (lexicographic, Debreu), TLO ⊏ PO, and TO's; :func:`pair_table` decides every
+  ordered pair of formalisms.
 * The realizability oracle: :func:`markov_reward_realizability` (and the LAR / RRL / generic
   linear versions) returns a reward inducing a given ordering or a Farkas certificate that none does.
 * :mod:`~rlref.formalisms.ltl` (parser, deterministic monitors, product-chain probabilities, lasso
@@ -43,7 +45,15 @@ from rlref.formalisms.objectives import (
     trajectory_lottery,
 )
 from rlref.formalisms.ordering import PolicyOrdering, check_preorder, ordering_from_values
-from rlref.formalisms.preorder import NON_EDGES, draw_hasse, equivalence_classes, expressivity_graph, hasse_diagram, non_expressivity
+from rlref.formalisms.preorder import (
+    NON_EDGES,
+    draw_hasse,
+    equivalence_classes,
+    expressivity_graph,
+    hasse_diagram,
+    non_expressivity,
+    pair_table,
+)
 from rlref.formalisms.realizability import (
     RealizabilityResult,
     limit_average_realizability,
@@ -79,6 +89,7 @@ __all__ = [
     "hasse_diagram",
     "draw_hasse",
     "non_expressivity",
+    "pair_table",
     "NON_EDGES",
     "TRANSLATIONS",
     "translate",

@@ -32,10 +32,11 @@ TO         trajectory orderings (see note)             stochastic dominance of L
 
 "Enumeration, H steps": E_π[f(ξ)] over the exact lottery of length-H prefixes; for INMR/IMORL the
 returns are truncated at H, so |G − G_H| ≤ γ^H max|R| / (1 − γ) (``truncation_bound``) and the value
-is exact for f that only reads the first H steps. Note on TO: only the paper's abstract could be
-retrieved in this session; 16 of the 17 names above are those the paper's summaries list, and TO
-(trajectory orderings, as in Abel et al. 2021) is our best reconstruction of the seventeenth,
-lifted to policies by first-order stochastic dominance (a *partial* preorder) — derived here.
+is exact for f that only reads the first H steps. Note on TO: the paper's full text could not be
+retrieved (only its abstract, a third-party summary and its reference list); 16 of the 17 names
+above are those the abstract and summary give, and TO (trajectory orderings, the task type of Abel
+et al. 2021, which the paper cites) is our best reconstruction of the seventeenth, lifted to policies
+by first-order stochastic dominance (a *partial* preorder) — derived here.
 """
 
 from __future__ import annotations
