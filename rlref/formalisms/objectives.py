@@ -471,8 +471,8 @@ class TrajectoryOrdering(Formalism):
             out[r] = out.get(r, 0.0) + p
         return out
 
-    def compare(self, mdp, pi1, pi2, tol=1e-9):
-        a, b = self._tail(mdp, pi1), self._tail(mdp, pi2)
+    @staticmethod
+    def _dominance(a: dict[float, float], b: dict[float, float], tol: float) -> int:
         levels = sorted(set(a) | set(b))
         ge = le = True
         for c in levels:
@@ -488,13 +488,16 @@ class TrajectoryOrdering(Formalism):
             return -1
         return -2  # incomparable: neither >= holds
 
+    def compare(self, mdp, pi1, pi2, tol=1e-9):
+        return self._dominance(self._tail(mdp, pi1), self._tail(mdp, pi2), tol)
+
     def ordering(self, mdp, policies, tol=1e-9):
+        tails = [self._tail(mdp, p) for p in policies]
         n = len(policies)
         geq = np.eye(n, dtype=bool)
         for i, j in itertools.product(range(n), range(n)):
             if i != j:
-                c = self.compare(mdp, policies[i], policies[j], tol)
-                geq[i, j] = c in (0, 1)
+                geq[i, j] = self._dominance(tails[i], tails[j], tol) in (0, 1)
         return PolicyOrdering(geq=geq, total=False)
 
 

@@ -838,6 +838,8 @@ def witness_ltl_to(formula: str = "X X in2 | (X in1 & !X X in1)") -> tuple[bool,
     """LTL ⊑ TO on instances: rank(ξ) = 1[ξ ⊨ φ] makes stochastic dominance compare Pr(φ) (two levels),
     so the TO ordering equals the LTL one. Checked on random 3-state environments and policies for a
     formula fixed by the first 3 steps. Returns (all equal, number of instances)."""
+    import functools
+
     from rlref.formalisms.ltl import lasso_satisfies, parse_ltl
     from rlref.formalisms.objectives import LinearTemporalLogic, TrajectoryOrdering
 
@@ -851,6 +853,7 @@ def witness_ltl_to(formula: str = "X X in2 | (X in1 & !X X in1)") -> tuple[bool,
         mdp = TabularMDP(P=P, R=np.zeros((S, A)), gamma=0.9, mu0=rng.dirichlet(np.ones(S)))
         ltl = LinearTemporalLogic(formula, labels)
 
+        @functools.cache
         def rank(tr):
             states = [t[0] for t in tr] + [tr[-1][2]]
             word = [frozenset(k for k, v in labels.items() if v[s]) for s in states]
