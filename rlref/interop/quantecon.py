@@ -2,11 +2,14 @@
 
 DiscreteDP takes either the dense form  R[s, a], Q[s, a, s']  (infeasible actions have R = −inf)
 or the state-action-pair form  R[l], Q[l, s'] (dense or scipy sparse), s_indices[l], a_indices[l]
-for the L feasible pairs; its discount factor is ``beta`` (rlref's γ). rlref's TabularMDP has
-every action available in every state: the dense form maps one to one; a pair form that leaves
-some (s, a) out converts only with ``fill="duplicate"`` (the missing action copies a feasible
-action of the same state, which leaves V* and the optimal policies' values unchanged), otherwise
-it raises ValueError naming the state.
+for the L feasible pairs; its discount factor is ``beta`` (rlref's γ). An infeasible action
+(R = −inf in the dense form, a pair left out of the pair form) becomes a masked action of the
+TabularMDP (``action_mask[s, a] = False``; ``fill="mask"``, the default), and back: ``to_discrete_dp``
+writes R = −inf at masked pairs (dense form) or leaves them out (pair form). The alternatives
+``fill="duplicate"`` (the infeasible action copies a feasible action of the same state, which leaves
+V* and the optimal policies' values unchanged, with no mask) and ``fill="raise"`` remain.
+
+``from_quantecon`` / ``to_quantecon`` are the same functions under the peer's name.
 
 References: QuantEcon.py documentation, ``quantecon.markov.ddp.DiscreteDP`` (Sargent & Stachurski,
 "Quantitative Economics with Python", "Discrete State Dynamic Programming").
@@ -19,9 +22,11 @@ import scipy.sparse as sp
 
 from rlref.mdp import TabularMDP
 
-__all__ = ["to_discrete_dp", "from_discrete_dp", "FORMS"]
+__all__ = ["to_discrete_dp", "from_discrete_dp", "to_quantecon", "from_quantecon", "FORMS", "FILLS"]
 
 FORMS = ("dense", "sa_pairs")
+#: What ``from_discrete_dp`` does with an infeasible action.
+FILLS = ("mask", "duplicate", "raise")
 
 
 def _ddp_class():
@@ -37,6 +42,8 @@ def to_discrete_dp(mdp: TabularMDP, form: str = "sa_pairs"):
 
     form="dense": R[s, a], Q[s, a, s'] (densifies P: S²A memory). form="sa_pairs" (default): R[l],
     Q[l, s'] with l = s·A + a, s_indices = l // A, a_indices = l % A; a sparse P stays sparse (CSR).
+    A masked action (``mdp.action_mask[s, a]`` False) is infeasible in the DiscreteDP: R[s, a] = −inf
+    in the dense form, the pair (s, a) left out of the pair form.
     Raises ValueError for a finite-horizon MDP (DiscreteDP's finite horizon is backward induction on
     a stationary problem; convert stage by stage instead) or an unknown form.
     """
@@ -46,25 +53,38 @@ def to_discrete_dp(mdp: TabularMDP, form: str = "sa_pairs"):
         raise ValueError(f"to_discrete_dp needs a discounted MDP (horizon=None), got horizon={mdp.horizon}")
     DiscreteDP = _ddp_class()
     S, A = mdp.num_states, mdp.num_actions
+    mask = mdp.action_mask
     if form == "dense":
-        return DiscreteDP(np.array(mdp.r, dtype=np.float64), np.array(mdp.dense_P(), dtype=np.float64), mdp.gamma)
-    L = np.arange(S * A)
+        R = np.array(mdp.r, dtype=np.float64)
+        if mask is not None:
+            R[~mask] = -np.inf
+        return DiscreteDP(R, np.array(mdp.dense_P(), dtype=np.float64), mdp.gamma)
+    L = np.arange(S * A) if mask is None else np.flatnonzero(mask.ravel())
     Q = mdp.transition_matrix()
+    if mask is not None:
+        Q = Q[L]
     Q = Q.tocsr(copy=True) if sp.issparse(Q) else np.array(Q, dtype=np.float64)
-    return DiscreteDP(mdp.r.ravel().astype(np.float64), Q, mdp.gamma, L // A, L % A)
+    return DiscreteDP(mdp.r.ravel()[L].astype(np.float64), Q, mdp.gamma, L // A, L % A)
 
 
-def from_discrete_dp(ddp, fill: str = "raise", mu0: np.ndarray | None = None, name: str = "") -> TabularMDP:
+def from_discrete_dp(ddp, fill: str = "mask", mu0: np.ndarray | None = None, name: str = "") -> TabularMDP:
     """The TabularMDP of a ``DiscreteDP`` (either input format); γ = ddp.beta < 1 required.
 
-    Dense form: R[s, a] must be finite (−inf marks an infeasible action: ``fill="duplicate"`` copies a
-    feasible action of that state). Pair form: (s_indices, a_indices) may list the pairs in any order;
-    a missing pair is an error unless ``fill="duplicate"``. A sparse Q stays sparse.
-    Raises ValueError naming the state for an infeasible action without ``fill``, for β = 1, or an
-    unknown ``fill``.
+    Infeasible actions — R[s, a] = −inf in the dense form, a pair missing from (s_indices, a_indices)
+    in the pair form (listed in any order) — are handled by ``fill``:
+
+    * ``"mask"`` (default): ``action_mask[s, a] = False`` (shape (S, A)); the unused P row there copies
+      a feasible action of the state and r = 0. V*, the policies and ``to_discrete_dp`` round-trip.
+    * ``"duplicate"``: no mask; the action copies a feasible action of the same state (P row and r),
+      which leaves V* and the optimal policies' values unchanged.
+    * ``"raise"``: ValueError naming the state and action.
+
+    A sparse Q stays sparse. A is ``R.shape[1]`` (dense) or ``max(a_indices) + 1`` (pairs).
+    Raises ValueError for β ∉ [0, 1), an unknown ``fill``, a state without any feasible action, or an
+    infeasible action with ``fill="raise"`` (each naming the state).
     """
-    if fill not in ("raise", "duplicate"):
-        raise ValueError(f"fill must be 'raise' or 'duplicate', got {fill!r}")
+    if fill not in FILLS:
+        raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
     gamma = float(ddp.beta)
     if not (0.0 <= gamma < 1.0):
         raise ValueError(f"ddp.beta must lie in [0, 1) for a discounted TabularMDP, got {ddp.beta!r}")
@@ -83,20 +103,30 @@ def from_discrete_dp(ddp, fill: str = "raise", mu0: np.ndarray | None = None, na
         R_pairs = R.ravel()
         Q_pairs = np.asarray(ddp.Q, dtype=np.float64).reshape(S * A, S)
     missing = pos < 0
+    masked = None
     if np.any(missing):
         s_bad, a_bad = (int(i) for i in np.argwhere(missing)[0])
         if fill == "raise":
-            raise ValueError(f"ddp has no feasible action {a_bad} at state {s_bad} (rlref needs every action in every "
-                             f"state); pass fill='duplicate' to copy a feasible action there")
+            raise ValueError(f"ddp has no feasible action {a_bad} at state {s_bad} (fill='raise'); pass fill='mask' "
+                             f"(an action mask) or fill='duplicate' (copy a feasible action there)")
         first = np.where(missing, np.iinfo(np.int64).max, pos).min(axis=1)
         if np.any(first == np.iinfo(np.int64).max):
             s_none = int(np.argmax(first == np.iinfo(np.int64).max))
             raise ValueError(f"ddp has no feasible action at all at state {s_none}")
         pos = np.where(missing, first[:, None], pos)
+        masked = missing if fill == "mask" else None
     rows = pos.ravel()
     r = R_pairs[rows].reshape(S, A)
+    if masked is not None:
+        r = np.where(masked, 0.0, r)
     if sp.issparse(Q_pairs):
         P = sp.csr_matrix(Q_pairs)[rows]
     else:
         P = np.asarray(Q_pairs, dtype=np.float64)[rows].reshape(S, A, S)
-    return TabularMDP(P, r, gamma=gamma, mu0=mu0, name=name or "quantecon.DiscreteDP")
+    return TabularMDP(P, r, gamma=gamma, mu0=mu0, name=name or "quantecon.DiscreteDP",
+                      action_mask=None if masked is None else ~masked)
+
+
+#: The peer's names for the same converters.
+to_quantecon = to_discrete_dp
+from_quantecon = from_discrete_dp
