@@ -351,3 +351,94 @@ def bad_target(problem):
 def test_bad_plugin_configs_fail_before_training(kw, key):
     with pytest.raises(ValueError, match=key):
         Trainer(_cfg(**kw))
+
+
+# ---- DPO family: XPO, LD-DPO ----------------------------------------------------------------------------------------------------
+
+
+def _dpo_loss(steps=1, **kw):
+    """The loss of the last of ``steps`` steps (at step 1 the policy is the reference, so every DPO margin is 0)."""
+    tr = Trainer(_cfg(family="dpo", prompts_per_step=4, micro_batch_size=2, max_grad_norm=None, **kw))
+    return [tr.step(k) for k in range(1, steps + 1)][-1].loss
+
+
+def test_ld_dpo_interpolates_and_equals_dpo_at_alpha_one():
+    short = dict(rejected_scratchpad=False, steps=2)  # rejected "#d" is shorter than the worked chosen answer
+    dpo = _dpo_loss(**short)
+    assert _dpo_loss(preference_loss="ld_dpo", preference_kwargs={"alpha": 1.0}, **short) == pytest.approx(dpo, abs=1e-7)
+    assert abs(_dpo_loss(preference_loss="ld_dpo", preference_kwargs={"alpha": 0.3}, **short) - dpo) > 1e-6
+    # same-length pairs: the public length is the whole response, so LD-DPO is DPO for every alpha
+    assert _dpo_loss(2, preference_loss="ld_dpo", preference_kwargs={"alpha": 0.3}) == pytest.approx(_dpo_loss(2), abs=1e-7)
+
+
+def test_xpo_adds_alpha_times_policy_logp_of_reference_samples():
+    cfg = _cfg(family="dpo", prompts_per_step=4, micro_batch_size=2, preference_loss="xpo", preference_kwargs={"alpha": 0.5})
+    tr = Trainer(cfg)
+    model0 = copy.deepcopy(tr.model)
+    res = tr.step(1)
+    dpo = _dpo_loss()
+    probs = tr.task.batch(4, seed=1)  # the same sample ỹ ~ π_ref per prompt (stream 1 of the step's generators), scored by π_θ
+    b = sample(tr.ref, tr.tokenizer, [p.prompt for p in probs], max_new_tokens=6, temperature=1.0,
+               generators=tr.generators(1, range(4), stream=1))
+    with torch.no_grad():
+        s = (response_logprobs(model0, b) * b.resp_mask).sum(1)
+    assert res.loss == pytest.approx(dpo + 0.5 * float(s.mean()), abs=1e-5)
+    assert _dpo_loss(preference_loss="xpo", preference_kwargs={"alpha": 0.0}) == pytest.approx(dpo, abs=1e-7)
+    with pytest.raises(ValueError, match="preference_kwargs"):
+        Trainer(_cfg(family="dpo", prompts_per_step=4, micro_batch_size=2, preference_loss="xpo"))  # alpha is required
+
+
+# ---- PPO epochs / mini-batches --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("epochs", "minis"), [(2, 1), (2, 2)])
+def test_ppo_epochs_reuse_the_sampling_logprobs(epochs, minis):
+    from rlref.llm.advantages import grpo
+    from rlref.llm.losses import ppo_clip
+
+    cfg = _cfg(ppo_epochs=epochs, ppo_mini_batches=minis, micro_batch_size=2, eps_low=0.02, eps_high=0.02, max_grad_norm=None,
+               reward_fn="tests.test_llm_train:length_reward")
+    tr = Trainer(cfg)
+    model = copy.deepcopy(tr.model)
+    res = tr.step(1)
+    # by hand: one rollout, old log-probs of the sampling model, epochs x mini-batch updates of the clipped loss
+    probs = [p for p in tr.task.batch(2, seed=1) for _ in range(4)]
+    b = sample(model, tr.tokenizer, [p.prompt for p in probs], max_new_tokens=6, temperature=1.0, generators=tr.generators(1, range(8)))
+    adv = grpo(torch.tensor(length_reward(probs, tr.decode(b.seq[:, b.prompt_len:], b.resp_mask))).reshape(2, 4)).reshape(-1)
+    with torch.no_grad():
+        old = response_logprobs(model, b)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
+    clips = []
+    size = 8 // minis
+    for _ in range(epochs):
+        for mi in range(minis):
+            rows = slice(mi * size, (mi + 1) * size)
+            opt.zero_grad()
+            pl = ppo_clip(response_logprobs(model, b.rows(rows)), old[rows], adv[rows], b.resp_mask[rows], eps_low=0.02, eps_high=0.02)
+            pl.loss.backward()
+            opt.step()
+            clips.append((float(pl.clip_fraction), int(b.resp_mask[rows].sum())))
+    assert clips[0][0] == 0.0 and max(c for c, _ in clips[minis:]) > 0  # the ratio is 1 at the sample, clipping starts in epoch 2
+    assert res.clip_fraction == pytest.approx(sum(c * n for c, n in clips) / sum(n for _, n in clips), abs=1e-6)
+    for a, bb in zip(tr.model.parameters(), model.parameters(), strict=True):
+        assert torch.allclose(a, bb, atol=1e-6)
+
+
+def test_one_epoch_has_no_clipping():
+    assert Trainer(_cfg(reward_fn="tests.test_llm_train:length_reward", eps_low=0.02, eps_high=0.02)).step(1).clip_fraction == 0.0
+
+
+# ---- KV cache -------------------------------------------------------------------------------------------------------------------
+
+
+def test_cached_sampling_gives_the_same_tokens():
+    tr = Trainer(_cfg(hidden=32, layers=2))
+    prompts = ["1+2=", "3+3+4=", "5=", "9+9+9+1+0="] * 3  # different lengths: left padding
+    for s in range(4):
+        def gens(s=s):
+            return [torch.Generator().manual_seed(100 * s + i) for i in range(len(prompts))]
+
+        a = sample(tr.model, tr.tokenizer, prompts, max_new_tokens=16, temperature=1.0, generators=gens(), use_cache=True)
+        b = sample(tr.model, tr.tokenizer, prompts, max_new_tokens=16, temperature=1.0, generators=gens(), use_cache=False)
+        assert torch.equal(a.seq, b.seq) and torch.equal(a.attn, b.attn)
+        assert a.seq.shape[1] > 12  # several cached decoding steps ran

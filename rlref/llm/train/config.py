@@ -93,6 +93,7 @@ class TrainConfig:
     preference_kwargs: dict = field(default_factory=dict)
     beta: float = 0.1
     rpo_alpha: float = 1.0
+    rejected_scratchpad: bool = True  # false: the rejected answer is the bare "#wrong" (shorter than the chosen one)
     # SFT family: "module:function"(problem) -> target text; default task.solution(problem)
     sft_target: str | None = None
     # self-play family

@@ -45,7 +45,7 @@ from rlref.llm.train.models import build_model, load_tokenizer
 from rlref.llm.train.task import ModSumTask
 
 __all__ = ["Batch", "StepResult", "Trainer", "train", "sample", "encode_pairs", "pack", "response_logprobs", "normalizer",
-           "policy_term", "policy_normalizer", "preference_term", "scheduled_budget", "save_checkpoint", "CKPT"]
+           "policy_term", "policy_normalizer", "preference_term", "scheduled_budget", "save_checkpoint", "init_distributed", "CKPT"]
 
 CKPT = "checkpoint.pt"
 
@@ -314,6 +314,18 @@ def _world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def init_distributed() -> tuple[int, int]:
+    """Under ``torchrun`` (WORLD_SIZE > 1 in the environment) initialize the default process group once:
+    NCCL on CUDA (device LOCAL_RANK), gloo on the CPU. Returns (rank, world size)."""
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() and not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return _world()
 
 
 def _all_reduce(x: torch.Tensor) -> torch.Tensor:
@@ -592,8 +604,11 @@ class Trainer:
 
     # ---- DPO family -----------------------------------------------------------------------------
     def pairs(self, k: int):
+        """(problems, chosen = worked correct solutions, rejected = the same with a wrong final digit, or the
+        bare wrong "#d" when ``rejected_scratchpad`` is false) of step k."""
         probs = self.problems(k)
-        return probs, [self.task.solution(p) for p in probs], [self.task.solution(p, wrong=True) for p in probs]
+        return probs, [self.task.solution(p) for p in probs], [self.task.solution(p, wrong=True, scratchpad=self.cfg.rejected_scratchpad)
+                                                               for p in probs]
 
     def dpo_step(self, k: int) -> StepResult:
         cfg, tok = self.cfg, self.tokenizer
@@ -730,6 +745,7 @@ def train(cfg: TrainConfig, out: str | Path, *, max_steps: int | None = None, on
     (metrics after the checkpoint are dropped, their steps redone). ``max_steps`` caps the steps run in this
     call; ``on_step(step, result)`` is called after each step (an exception there stops the run like a kill)."""
     out = Path(out)
+    init_distributed()
     tr = Trainer(cfg, tokenizer=tokenizer, model=model)
     main = tr.rank == 0
     if main:
