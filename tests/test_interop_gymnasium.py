@@ -249,3 +249,33 @@ def test_monte_carlo_on_the_real_frozenlake_matches_the_exact_finite_horizon_val
     ret = _mc_returns(env, actions, 2000, seed=0)
     se = np.sqrt(exact * (1 - exact) / ret.size)
     assert abs(ret.mean() - exact) <= 4.5 * se
+
+
+def test_a_masked_mdp_goes_to_gymnasium_with_its_mask_and_back():
+    """to_gymnasium of a masked MDP: env.action_mask, info["action_mask"] (int8 row of the current
+    state, usable by action_space.sample(mask=...)), a masked action in step is refused; from_gymnasium
+    reads the mask back (same P, r, mask); Taxi's action_mask *method* is not read as a mask."""
+    from rlref import TabularMDP
+
+    base = garnet(7, 3, 3, gamma=0.9, seed=4)
+    mask = np.random.default_rng(4).random((7, 3)) < 0.5
+    mask[:, 2] = True
+    mdp = TabularMDP(base.P, base.R, gamma=0.9, mu0=base.mu0, action_mask=mask)
+    env = to_gymnasium(mdp)
+    np.testing.assert_array_equal(env.action_mask, mask)
+    s, info = env.reset(seed=0)
+    for _ in range(50):
+        assert info["action_mask"].dtype == np.int8
+        np.testing.assert_array_equal(info["action_mask"], mask[s].astype(np.int8))
+        a = int(env.action_space.sample(mask=info["action_mask"]))
+        assert mask[s, a]
+        s, _, _, _, info = env.step(a)
+    s_bad, a_bad = (int(i) for i in np.argwhere(~mask)[0])
+    env.unwrapped.s = s_bad  # put the sampler in a state with a masked action
+    with pytest.raises(ValueError, match=f"action {a_bad} is masked in state {s_bad}"):
+        env.step(a_bad)
+    back = from_gymnasium(env, gamma=0.9)
+    np.testing.assert_array_equal(back.action_mask, mask)
+    np.testing.assert_allclose(back.dense_P(), mdp.dense_P(), atol=1e-15)
+    np.testing.assert_allclose(back.r, mdp.r, atol=1e-12)
+    assert from_gymnasium(_make("Taxi"), gamma=0.9).action_mask is None

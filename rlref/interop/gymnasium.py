@@ -135,6 +135,10 @@ def from_gymnasium(
     horizon: None (discounted; ``gamma`` in [0, 1) required), ``"spec"`` (H = ``env.spec.max_episode_steps``,
     the TimeLimit of ``gym.make``) or an int H; a finite horizon takes ``gamma`` (default 1).
     sparse: build P as a CSR (S·A, S) matrix (for large tables) instead of a dense array.
+    An env with an array attribute ``action_mask`` of shape (S, A) (as :func:`to_gymnasium` writes for
+    a masked MDP) gives the MDP that ``action_mask`` (an added ⊥ allows every action). Toy-text envs
+    have no invalid actions (Taxi's ``action_mask(state)`` method marks actions that change the
+    state; the others are legal moves), so they convert without a mask.
 
     Shapes: P[s, a, s'] with S = observation_space.n (+1 if ⊥ is added), A = action_space.n.
     Raises ValueError for non-Discrete spaces, an env without ``P`` or ``initial_state_distrib``,
@@ -191,7 +195,15 @@ def from_gymnasium(
         terminal[bottom] = True
     spec = getattr(env, "spec", None)
     label = name if name is not None else (spec.id if spec is not None else type(u).__name__)
-    return TabularMDP(P=P, R=r, gamma=gamma, horizon=H, mu0=mu0, terminal=terminal, name=label)
+    mask = getattr(u, "action_mask", None)
+    if mask is not None and not callable(mask):
+        mask = np.asarray(mask)
+        if mask.shape != (S, A):
+            raise ValueError(f"env.action_mask must have shape (S, A) = ({S}, {A}), got {mask.shape}")
+        mask = np.vstack([mask.astype(bool), np.ones((S_out - S, A), dtype=bool)])
+    else:
+        mask = None
+    return TabularMDP(P=P, R=r, gamma=gamma, horizon=H, mu0=mu0, terminal=terminal, name=label, action_mask=mask)
 
 
 _ENV_CLASS = None
@@ -207,7 +219,7 @@ class _Rebuild:
         return self.cls(*self.args)
 
     def __repr__(self) -> str:
-        return f"<rebuild {self.cls.__name__} {self.args[-1]!r}>"
+        return f"<rebuild {self.cls.__name__} {self.args[3]!r}>"
 
 
 def tabular_env_class():
@@ -223,20 +235,25 @@ def tabular_env_class():
         ``P[s][a] = [(prob, next_state, reward, terminated), ...]`` (terminated = the next state is
         terminal in the MDP), ``initial_state_distrib``; ``reset(seed=)`` samples s ~ μ0, ``step(a)``
         samples one entry and truncates after ``max_episode_steps`` steps (also in ``spec``).
+        With an ``action_mask`` (S, A): ``info["action_mask"]`` is the int8 row of the current state
+        (gymnasium's convention: ``env.action_space.sample(mask=info["action_mask"])``) and
+        ``step`` refuses a masked action with a ValueError.
         """
 
         metadata = {"render_modes": []}
 
-        def __init__(self, P: dict, initial_state_distrib: np.ndarray, max_episode_steps: int | None, name: str) -> None:
+        def __init__(self, P: dict, initial_state_distrib: np.ndarray, max_episode_steps: int | None, name: str,
+                     action_mask: np.ndarray | None = None) -> None:
             S, A = len(P), len(P[0])
             self.P = P
             self.initial_state_distrib = initial_state_distrib
+            self.action_mask = action_mask
             self.observation_space = gym.spaces.Discrete(S)
             self.action_space = gym.spaces.Discrete(A)
             self.max_episode_steps = max_episode_steps
             # a callable entry point, so that spec.make() (used by gymnasium's env checker) rebuilds the same env
             self.spec = gym.envs.registration.EnvSpec(
-                id=f"rlref/{name}", entry_point=_Rebuild(type(self), P, initial_state_distrib, max_episode_steps, name),
+                id=f"rlref/{name}", entry_point=_Rebuild(type(self), P, initial_state_distrib, max_episode_steps, name, action_mask),
                 max_episode_steps=max_episode_steps,
             )
             self._cum = [[np.cumsum([e[0] for e in P[s][a]]) for a in range(A)] for s in range(S)]
@@ -248,7 +265,12 @@ def tabular_env_class():
             super().reset(seed=seed)
             self.s = int(min(np.searchsorted(self._mu_cum, self.np_random.random(), side="right"), len(self._mu_cum) - 1))
             self._elapsed = 0
-            return self.s, {"prob": float(self.initial_state_distrib[self.s])}
+            return self.s, self._info(float(self.initial_state_distrib[self.s]))
+
+        def _info(self, prob: float) -> dict:
+            if self.action_mask is None:
+                return {"prob": prob}
+            return {"prob": prob, "action_mask": self.action_mask[self.s].astype(np.int8)}
 
         def step(self, action):
             if self.s is None:
@@ -256,13 +278,15 @@ def tabular_env_class():
             if not self.action_space.contains(action):
                 raise ValueError(f"action must be an integer in [0, {self.action_space.n}), got {action!r}")
             a = int(action)
+            if self.action_mask is not None and not self.action_mask[self.s, a]:
+                raise ValueError(f"action {a} is masked in state {self.s} (info['action_mask'] = {self.action_mask[self.s].astype(int).tolist()})")
             cum = self._cum[self.s][a]
             k = int(min(np.searchsorted(cum, self.np_random.random() * cum[-1], side="right"), len(cum) - 1))
             p, s2, rew, done = self.P[self.s][a][k]
             self.s = s2
             self._elapsed += 1
             truncated = (not done) and self.max_episode_steps is not None and self._elapsed >= self.max_episode_steps
-            return s2, rew, done, truncated, {"prob": p}
+            return s2, rew, done, truncated, self._info(p)
 
     _ENV_CLASS = TabularMDPEnv
     return _ENV_CLASS
@@ -274,7 +298,10 @@ def to_gymnasium(mdp: TabularMDP, *, max_episode_steps: int | None = None):
     ``env.P[s][a]`` lists (P(s'|s,a), s', reward, terminated) for each s' with P(s'|s,a) > 0, where the
     reward is R[s, a, s'] if the MDP was given rewards per transition, else r[s, a], and terminated
     = ``mdp.terminal[s']``; ``env.initial_state_distrib`` = μ0. ``from_gymnasium(to_gymnasium(m), gamma=m.gamma)``
-    gives back m's P, r, μ0 and terminal mask (r up to rounding of Σ p·r).
+    gives back m's P, r, μ0, terminal mask and action mask (r up to rounding of Σ p·r).
+    A masked MDP's env carries ``env.action_mask`` (S, A) and ``info["action_mask"]`` (int8, the
+    current state's row) and refuses a masked action in ``step`` (gymnasium's ``check_env`` samples
+    unmasked actions, so it applies to unmasked MDPs); ``env.P`` keeps the (unused) rows there.
     A finite-horizon MDP truncates episodes after H steps (``max_episode_steps`` defaults to H and
     must equal it); a discounted one truncates after ``max_episode_steps`` if given (the env does not
     discount: the return's discount is the agent's).
@@ -316,4 +343,5 @@ def to_gymnasium(mdp: TabularMDP, *, max_episode_steps: int | None = None):
             P[s][a] = entries
     cls = tabular_env_class()
     label = re.sub(r"[^\w:.-]", "_", mdp.name) or "mdp"
-    return cls(P, np.array(mdp.mu0, dtype=np.float64), steps, label)
+    mask = None if mdp.action_mask is None else np.array(mdp.action_mask)
+    return cls(P, np.array(mdp.mu0, dtype=np.float64), steps, label, mask)
