@@ -182,6 +182,25 @@ def test_finite_horizon_backward_induction_respects_the_mask(pair):
         np.testing.assert_allclose(res.values, v_star, atol=1e-6, err_msg=who)
 
 
+@needs_masked_backups
+def test_optimal_keeps_the_mask_when_it_converts_a_sparse_looking_dense_p_to_csr():
+    """optimal() runs a dense P with <= 10% non-zeros and S >= 200 as CSR: the mask must survive that
+    copy (V* = that of the duplicated-action MDP, no mass on masked actions)."""
+    rng = np.random.default_rng(7)
+    S, A, k = 240, 3, 4
+    P = np.zeros((S, A, S))
+    for s in range(S):
+        for a in range(A):
+            P[s, a, rng.choice(S, k, replace=False)] = rng.dirichlet(np.ones(k))
+    mask = rng.random((S, A)) < 0.5
+    mask[:, 0] = True
+    r = np.where(mask, rng.normal(size=(S, A)), 10.0)  # masked pairs would be attractive
+    mdp = TabularMDP(P, r, gamma=0.9, action_mask=mask)
+    res = rs.optimal(mdp, 1e-9)
+    assert_respects_mask(res.policy, res.actions, mask, "optimal(auto, CSR)")
+    np.testing.assert_allclose(res.values, rs.optimal(duplicated(mdp, mask), 1e-9).values, atol=1e-7)
+
+
 # ----------------------------------------------------------------------------- soft planners
 def soft_reference_values(mdp: TabularMDP, mask: np.ndarray, ref: np.ndarray, beta: float) -> np.ndarray:
     """V*_β of the reduced problem: π_ref restricted to the available actions and renormalized,
