@@ -98,7 +98,15 @@ def build(args):
                       eos_token_id=tok.eos_token_id, **spec)
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32, attn_implementation=args.attn)
-    block = torch.zeros(vocab)
+    block_eos(model, tok)
+    return tok, model
+
+
+def block_eos(model, tok) -> None:
+    """Forward hook on the LM head: logits of EOS, PAD and ids >= len(tok) get BLOCKED added."""
+    import torch
+
+    block = torch.zeros(model.config.vocab_size)
     block[[tok.eos_token_id, tok.pad_token_id]] = BLOCKED
     block[len(tok):] = BLOCKED
 
@@ -106,7 +114,6 @@ def build(args):
         return out + block.to(device=out.device, dtype=out.dtype)
 
     model.get_output_embeddings().register_forward_hook(hook)
-    return tok, model
 
 
 def _sync(device: str) -> None:
@@ -226,7 +233,12 @@ def run_trl(args, q) -> None:
             if s.global_step > args.warmup:
                 times.append(time.perf_counter() - state["t"])
 
+    if args.kl_beta > 0:  # TRL builds its reference model from the policy's config path: give it a local copy
+        model.save_pretrained(os.path.join(out, "init"))
+        model.config._name_or_path = os.path.join(out, "init")
     trainer = GRPOTrainer(model=model, reward_funcs=[digits], args=conf, train_dataset=ds, processing_class=tok, callbacks=[Clock()])
+    if trainer.ref_model is not None:
+        block_eos(trainer.ref_model, tok)
     real = trainer._generate
 
     def timed(prompts):

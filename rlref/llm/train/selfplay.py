@@ -41,7 +41,6 @@ Keys (``selfplay_kwargs``): INPO ``eta`` (> 0), ``tau`` (0 <= τ < η), ``iterat
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math
@@ -54,7 +53,7 @@ import torch
 from rlref.llm.divergences import kl_penalty
 from rlref.llm.preference import inpo_loss, spo_win_rate_rewards
 from rlref.llm.train.config import resolve_reward_fn
-from rlref.llm.train.loop import Batch, StepResult, Trainer, response_logprobs, sample
+from rlref.llm.train.loop import Batch, StepResult, Trainer, response_logprobs
 
 __all__ = ["ALGORITHMS", "DEFAULTS", "check_kwargs", "score_preferences", "oracle_preferences", "inpo_step", "spo_step",
            "previous_iterate"]
@@ -160,19 +159,6 @@ def _group_preferences(problems: list, texts: list[str], scores: torch.Tensor, g
 
 
 # ---- shared pieces -----------------------------------------------------------------------------------
-def _row_generator(seed: int, k: int, row: int) -> torch.Generator:
-    """The sampling generator of sequence ``row`` at step ``k`` (the loop's (seed, step, row) seeding)."""
-    return torch.Generator().manual_seed(((seed * 1_000_003 + k) * 1_000_003 + row) % (2**63))
-
-
-def _all_reduce(trainer: Trainer, x: torch.Tensor) -> torch.Tensor:
-    if trainer.world > 1:
-        import torch.distributed as dist
-
-        dist.all_reduce(x)
-    return x
-
-
 def _result(**metrics) -> StepResult:
     """A StepResult by keyword; a field this module does not compute is NaN."""
     return StepResult(**{f.name: metrics.get(f.name, math.nan) for f in dataclasses.fields(StepResult)})
@@ -211,6 +197,9 @@ def inpo_step(trainer: Trainer, k: int, **kwargs) -> StepResult:
     kw = check_kwargs("inpo", kwargs)
     cfg, tok = trainer.cfg, trainer.tokenizer
     n = cfg.prompts_per_step
+    if getattr(trainer, "fsdp", False):
+        raise ValueError("config key 'distributed': INPO keeps a full copy of the previous iterate in extra_state; it runs in one "
+                         "process or under DDP, not under fsdp2")
     if n % (cfg.micro_batch_size * trainer.world):
         raise ValueError(f"config key 'micro_batch_size': INPO's {n} pairs per step (prompts_per_step) are not divisible by "
                          f"micro_batch_size={cfg.micro_batch_size} x world_size={trainer.world}")
@@ -221,9 +210,8 @@ def inpo_step(trainer: Trainer, k: int, **kwargs) -> StepResult:
     mbs, own = trainer.micro_batches(n), trainer.mine(n)
     pairs = [i for j in own for i in range(n)[mbs[j]]]
     rows = [2 * i + s for i in pairs for s in (0, 1)]  # pair i = sequences 2i (a) and 2i + 1 (b)
-    whole = sample(prev, tok, [probs[r // 2].prompt for r in rows], max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-                   generators=[_row_generator(cfg.seed, k, r) for r in rows])
-    texts = trainer._decode(whole.seq[:, whole.prompt_len:], whole.resp_mask)
+    whole = trainer.rollout(k, rows, [probs[r // 2].prompt for r in rows], model=prev, max_new_tokens=cfg.max_new_tokens)
+    texts = trainer.decode(whole.seq[:, whole.prompt_len:], whole.resp_mask)
     lengths = whole.resp_mask.sum(1)
     scores, correct = trainer.rewards([probs[r // 2] for r in rows], texts, lengths)
     pa = oracle_preferences([probs[i] for i in pairs], texts[0::2], texts[1::2], scores[0::2], scores[1::2], pref_fn)
@@ -243,9 +231,7 @@ def inpo_step(trainer: Trainer, k: int, **kwargs) -> StepResult:
             ref = _seq_logps(trainer.ref, b, cfg.temperature)
             old = _seq_logps(prev, b, cfg.temperature)
             ref_tok = response_logprobs(trainer.ref, b, temperature=cfg.temperature)
-        sync = i == len(own) - 1 or trainer.world == 1
-        ctx = trainer.module.no_sync() if not sync else contextlib.nullcontext()
-        with ctx, trainer._autocast():
+        with trainer.accumulate(i == len(own) - 1), trainer.autocast():
             lp, ent = response_logprobs(trainer.module, b, temperature=cfg.temperature, with_entropy=True)
             seq = torch.where(b.resp_mask, lp, torch.zeros_like(lp)).sum(1)
             ab = inpo_loss(seq[0::2], seq[1::2], ref[0::2], ref[1::2], prev_chosen_logps=old[0::2], prev_rejected_logps=old[1::2],
@@ -261,8 +247,8 @@ def inpo_step(trainer: Trainer, k: int, **kwargs) -> StepResult:
             tot += torch.tensor([loss.item() / trainer.world, float(scores[sl].sum()), float(correct[sl].float().sum()),
                                  float(mf.sum()), float(mf.sum()), float(kl), float((ent * mf).sum()), float(trunc[sl].sum())],
                                 dtype=torch.float64)
-    _all_reduce(trainer, tot)
-    gn = trainer._optimizer_step()
+    trainer.all_reduce(tot)
+    gn = trainer.optimizer_step()
     if k % kw["iteration_steps"] == 0:
         prev.load_state_dict(trainer.model.state_dict())  # in place: extra_state["inpo_previous"] sees it
     dt = time.perf_counter() - t0
@@ -300,7 +286,7 @@ def spo_step(trainer: Trainer, k: int, **kwargs) -> StepResult:
         res = trainer.grpo_step(k)
     finally:
         del trainer.rewards
-    _all_reduce(trainer, score_sum)
+    trainer.all_reduce(score_sum)
     return dataclasses.replace(res, reward_mean=float(score_sum[0]) / (cfg.prompts_per_step * g))
 
 
