@@ -6,6 +6,8 @@ Claims checked:
   inventory (``site/objects.inv``), either at its public path or at the module defining it
   (skipped without mkdocs);
 * every ``docs/*.md`` page is in the mkdocs nav (a page outside the nav is unreachable);
+* the narrative pages core, divergences, envs and solve show their API by mkdocstrings directives
+  (no hand-written signature blocks), each naming an object that exists;
 * each code block runs standalone in a fresh namespace (a block after a ``<!-- no-run -->``
   line is skipped; a block importing torch is skipped without torch).
 """
