@@ -42,7 +42,8 @@ DERIVED_EDGES: dict[tuple[str, str], str] = {
     ("LAR", "FTR"): "f(ξ) = lim (1/N) Σ R along ξ (exists a.s. in a finite chain; bounded, so E commutes with the limit)",
     ("FOMR", "FTLR"): "m^π is a function of L_π",
     ("LTL", "TO"): "rank(ξ) = 1[ξ ⊨ φ]: stochastic dominance on a two-level rank compares Pr(φ), a total order equal to LTL's "
-                   "(checked on instances by witnesses.witness_ltl_to)",
+                   "(for TO over infinite trajectories; the implemented TO reads H-step prefixes, so witnesses.witness_ltl_to "
+                   "checks it on random instances with a formula decided within H steps)",
 }
 
 PAPER_EQUIVALENCES: tuple[frozenset[str], ...] = (frozenset({"INMR", "IMORL", "FTR"}), frozenset({"OMORL", "FOMR", "FTLR"}),
