@@ -124,12 +124,14 @@ def test_setuptools_reads_the_version_without_importing_rlref() -> None:
     """The build reads ``rlref.__version__`` by parsing the file (setuptools' static ``attr:`` path):
     neither rlref nor numpy is imported, so building a wheel does not need the dependencies."""
     pytest.importorskip("setuptools")
-    code = ("import sys; from setuptools.config.expand import read_attr; "
+    code = ("import sys\ntry:\n    from setuptools.config.expand import read_attr\nexcept ImportError:\n    print('SKIP'); sys.exit(0)\n"
             f"v = read_attr('rlref.__version__', root_dir={str(ROOT)!r}); "
             "assert 'rlref' not in sys.modules and 'numpy' not in sys.modules, sorted(m for m in sys.modules if m.startswith(('rlref', 'numpy'))); "
             "print(v)")
     res = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
+    if res.stdout.strip() == "SKIP":
+        pytest.skip("this setuptools has no setuptools.config.expand.read_attr")
     assert res.stdout.strip() == _literal_version()
 
 
