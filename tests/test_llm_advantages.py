@@ -286,3 +286,71 @@ def test_weighting_estimators_ignore_padding():
     d_base = adv.duration_aware_weights(_t([1.0, -2.0]), _t([1.0, 3.0]))
     d_pad = adv.duration_aware_weights(_t([1.0, -2.0, 9.0]), _t([1.0, 3.0, -1.0]), torch.tensor([True, True, False]))
     torch.testing.assert_close(d_pad[:2], d_base)
+
+
+# ------------------------------------------------------------------ ragged groups by index (issue #16)
+
+
+def _ragged(seed=0, n=17, k=5):
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.randn(n, generator=g, dtype=torch.float64)
+    ids = torch.randint(0, k, (n,), generator=g).tolist()
+    for j in range(k):  # every group has at least two responses (rloo needs them)
+        ids[2 * j] = ids[2 * j + 1] = j
+    return scores, [f"uid-{i}" for i in ids]
+
+
+def _by_hand(scores, ids, fn):
+    """The per-group loop: each group's scores as a [1, g] tensor through the estimator, written back."""
+    out = torch.empty_like(scores)
+    for key in dict.fromkeys(ids):
+        pos = [i for i, k in enumerate(ids) if k == key]
+        out[pos] = fn(scores[pos].unsqueeze(0))[0]
+    return out
+
+
+@pytest.mark.parametrize("name", ["grpo", "dr_grpo", "rloo"])
+def test_grouped_advantages_equal_the_per_group_loop(name):
+    scores, ids = _ragged(1)
+    fn = getattr(adv, name)
+    torch.testing.assert_close(adv.grouped_advantages(scores, ids, name), _by_hand(scores, ids, fn), atol=1e-14, rtol=0)
+
+
+def test_grouped_batch_estimators_equal_their_formula_over_all_responses():
+    scores, ids = _ragged(2)
+    torch.testing.assert_close(adv.grouped_advantages(scores, ids, "reinforce_pp"),
+                               (scores - scores.mean()) / (scores.std(unbiased=False) + 1e-6), atol=1e-13, rtol=0)
+    centred = scores - _by_hand(scores, ids, lambda r: r.mean(dim=1, keepdim=True).expand_as(r))
+    torch.testing.assert_close(adv.grouped_advantages(scores, ids, "group_mean_batch_std"),
+                               centred / (scores.std(unbiased=False) + 1e-6), atol=1e-13, rtol=0)
+
+
+def test_group_by_index_layout_and_round_trip():
+    scores = _t([1.0, 2.0, 3.0, 0.5, 4.0, 5.0])
+    g = adv.group_by_index(scores, ["a", "b", "a", "c", "b", "a"])
+    assert g.keys == ("a", "b", "c") and g.sizes.tolist() == [3, 2, 1]
+    assert g.mask.tolist() == [[True, True, True], [True, True, False], [True, False, False]]
+    torch.testing.assert_close(g.rewards, _t([[1.0, 3.0, 5.0], [2.0, 4.0, 2.0], [0.5, 0.5, 0.5]]))  # padding repeats the first
+    torch.testing.assert_close(g.ungroup(g.rewards), scores)
+    # contiguous equal groups (TRL's and verl's usual layout) are a plain view
+    s = torch.arange(6, dtype=torch.float64)
+    torch.testing.assert_close(adv.group_by_index(s, torch.tensor([7, 7, 7, 9, 9, 9])).rewards, s.view(2, 3))
+
+
+def test_single_response_groups_get_zero_and_rloo_refuses_them():
+    scores = _t([1.0, 2.0, 3.0])
+    a = adv.grouped_advantages(scores, [0, 0, 1], "grpo")
+    assert a[2].item() == 0.0  # rlref: its own baseline (verl would give the raw score 3.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        adv.grouped_advantages(scores, [0, 0, 1], "rloo")
+
+
+def test_group_by_index_bad_inputs():
+    with pytest.raises(ValueError, match="one group id per score"):
+        adv.group_by_index(_t([1.0, 2.0]), ["a"])
+    with pytest.raises(ValueError, match="finite"):
+        adv.group_by_index(_t([1.0, float("nan")]), ["a", "a"])
+    with pytest.raises(ValueError, match="hashable"):
+        adv.group_by_index(_t([1.0, 2.0]), [["a"], ["a"]])
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        adv.grouped_advantages(_t([1.0, 2.0]), [0, 0], "nope")

@@ -534,3 +534,99 @@ def test_masked_losses_ignore_padding_content_and_width(name):
     for x in junk:
         x[1, 2] = 1e6
     assert float(f(*junk, m)) == pytest.approx(base, abs=1e-12)
+
+
+# ------------------------------------------------------------------ aggregation="none" (issue #16)
+
+
+def test_aggregation_none_returns_the_masked_matrix_with_gradient():
+    v = _t([[1.0, 2.0, float("nan")], [4.0, float("inf"), 0.5]]).requires_grad_(True)
+    m = torch.tensor([[1, 1, 0], [1, 0, 1]])
+    out = L.aggregate(v, m, aggregation="none")
+    assert out.shape == (2, 3) and "none" in L.AGGREGATIONS
+    torch.testing.assert_close(out.detach(), _t([[1.0, 2.0, 0.0], [4.0, 0.0, 0.5]]))
+    (g,) = torch.autograd.grad(out.sum(), v)
+    torch.testing.assert_close(g, m.double())  # masked entries get a zero (not NaN) gradient
+    # every scalar mode is a reduction of the "none" matrix
+    x = torch.where(m.bool(), v.detach(), torch.zeros(()))
+    for mode, ref in (("token-mean", x.sum() / 4), ("seq-mean-token-sum", x.sum(1).mean()),
+                      ("seq-mean-token-mean", (x.sum(1) / m.sum(1)).mean())):
+        torch.testing.assert_close(L.aggregate(out.detach(), m, aggregation=mode), ref)
+    # an all-padding micro-batch is allowed (zeros) in "none", an error in the scalar modes
+    assert bool((L.aggregate(v, torch.zeros(2, 3, dtype=torch.bool), aggregation="none") == 0).all())
+    with pytest.raises(ValueError, match="selects no"):
+        L.aggregate(v, torch.zeros(2, 3, dtype=torch.bool), aggregation="token-mean")
+
+
+def test_ppo_clip_and_kl_loss_with_aggregation_none_give_the_per_token_losses():
+    g = torch.Generator().manual_seed(0)
+    old = -torch.rand(3, 4, generator=g, dtype=torch.float64)
+    lp = old + 0.3 * torch.randn(3, 4, generator=g, dtype=torch.float64)
+    a = torch.randn(3, generator=g, dtype=torch.float64)
+    m = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 1, 1]]).bool()
+    t = L.ppo_token_losses(lp, old, a, m)
+    torch.testing.assert_close(L.ppo_clip(lp, old, a, m, aggregation="none").loss, t.per_token)
+    ref = old + 0.1
+    torch.testing.assert_close(L.kl_loss(lp, ref, m, beta=0.5, aggregation="none"),
+                               torch.where(m, 0.5 * 0.5 * (ref - lp) ** 2, torch.zeros(())))
+
+
+# ------------------------------------------------------------------ GSPO, CISPO, SAPO, VESPO (issue #16)
+
+
+def _pol_batch(seed=0, B=4, T=5):
+    g = torch.Generator().manual_seed(seed)
+    old = -torch.rand(B, T, generator=g, dtype=torch.float64) * 2
+    lp = (old + 0.3 * torch.randn(B, T, generator=g, dtype=torch.float64)).requires_grad_(True)
+    a = torch.randn(B, generator=g, dtype=torch.float64)
+    n = torch.randint(1, T + 1, (B,), generator=g)
+    m = torch.arange(T).unsqueeze(0) < n.unsqueeze(1)
+    return lp, old, a, m
+
+
+def test_gspo_is_the_clip_on_the_length_normalized_sequence_ratio():
+    lp, old, a, m = _pol_batch(1)
+    ours = L.gspo_clip(lp, old, a, m, eps_low=0.05, eps_high=0.08)
+    per = []
+    for b in range(lp.shape[0]):  # the paper's per-response objective, written out
+        s = torch.exp((lp[b][m[b]] - old[b][m[b]]).sum() / m[b].sum())
+        per.append(-torch.minimum(s * a[b], torch.clamp(s, 0.95, 1.08) * a[b]))
+    ref = torch.stack(per).mean()
+    torch.testing.assert_close(ours.loss, ref, atol=1e-13, rtol=0)
+    torch.testing.assert_close(torch.autograd.grad(ours.loss, lp)[0], torch.autograd.grad(ref, lp)[0], atol=1e-13, rtol=0)
+    torch.testing.assert_close(L.sequence_log_ratio(lp, old, m), ((lp - old) * m).sum(1) / m.sum(1))
+
+
+def test_cispo_gradient_is_reinforce_with_a_clipped_stop_gradient_weight():
+    lp, old, a, m = _pol_batch(2)
+    loss = L.cispo_loss(lp, old, a, m, eps_low=0.1, eps_high=0.15, aggregation="seq-mean-token-sum")
+    (g,) = torch.autograd.grad(loss, lp)
+    w = torch.clamp((lp.detach() - old).exp(), 0.9, 1.15)
+    torch.testing.assert_close(g, -(w * a.unsqueeze(1) * m) / lp.shape[0], atol=1e-14, rtol=0)
+
+
+def test_sapo_gate_hand_values_and_ppo_gradient_on_policy():
+    lp, old, a, m = _pol_batch(3)
+    loss = L.sapo_loss(lp, old, a, m, tau_pos=1.0, tau_neg=1.05, aggregation="token-mean")
+    rho = (lp.detach() - old).exp()
+    tau = torch.where(a.unsqueeze(1) > 0, _t(1.0), _t(1.05)).expand_as(rho)
+    gate = torch.sigmoid(tau * (rho - 1)) * 4 / tau
+    torch.testing.assert_close(loss, (-(gate * a.unsqueeze(1)) * m).sum() / m.sum(), atol=1e-14, rtol=0)
+    # on-policy (ρ = 1) the gradient is the PPO / policy-gradient one: −A ∇log π
+    on = old.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(L.sapo_loss(on, old, a, m, aggregation="seq-mean-token-sum"), on)
+    torch.testing.assert_close(g, -(a.unsqueeze(1) * m) / lp.shape[0], atol=1e-14, rtol=0)
+
+
+def test_vespo_gamma_weight_closed_form():
+    lp, old, a, m = _pol_batch(4)
+    phi = L.vespo_weights(lp, old, a, m, k_pos=2.0, lambda_pos=3.0, k_neg=3.0, lambda_neg=2.0)
+    w = ((lp.detach() - old) * m).sum(1).exp()
+    k = torch.where(a >= 0, _t(2.0), _t(3.0))
+    lam = torch.where(a >= 0, _t(3.0), _t(2.0))
+    ref = torch.exp(lam) * w**k * torch.exp(-lam * w)  # e^λ w^k e^{−λw}
+    torch.testing.assert_close(phi, ref.unsqueeze(1) * m, atol=1e-12, rtol=1e-12)
+    assert float(L.vespo_weights(old, old, a, m).max()) == pytest.approx(1.0)  # φ(1) = 1
+    loss = L.vespo_loss(lp, old, a, m, aggregation="token-mean")
+    (g,) = torch.autograd.grad(loss, lp)
+    torch.testing.assert_close(g, -(ref * a).unsqueeze(1) * m / m.sum(), atol=1e-12, rtol=1e-12)

@@ -11,6 +11,10 @@ Numerics: statistics are accumulated in fp32 for half-precision rewards (fp64 fo
 scaled by their largest magnitude, so fp16 rewards of 600 or fp64 rewards of ±1e200 do not
 overflow when squared; the result is returned in the rewards' dtype.
 
+Ragged groups (a variable number of responses per prompt, identified by an id per response as verl's
+``index``/``uid``): :func:`group_by_index` packs flat scores[N] into the padded ``[K, G]`` layout above,
+:func:`grouped_advantages` runs any group estimator on it and returns advantages[N] in the input order.
+
 Token-level estimators (GAE, T-PPO's extended GAE) take ``[B, T]`` tensors and a token mask;
 masked tokens are skipped (the recursion runs over the valid tokens in order).
 
@@ -24,6 +28,8 @@ References are given per function; "derived here" marks what we derived from the
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -50,6 +56,10 @@ _MOVED = {
 }
 
 __all__ = [
+    "GroupedScores",
+    "group_by_index",
+    "grouped_advantages",
+    "GROUP_ESTIMATORS",
     "grpo",
     "dr_grpo",
     "rloo",
@@ -172,6 +182,143 @@ def group_mean_batch_std(rewards: torch.Tensor, mask: torch.Tensor | None = None
     return torch.where(m & ~flat_group(r, m), adv, torch.zeros_like(adv)).to(r.dtype)
 
 
+# ----------------------------------------------------------------------------- ragged groups
+
+
+@dataclass(frozen=True)
+class GroupedScores:
+    """Flat per-response scores packed into padded groups (see :func:`group_by_index`).
+
+    ``rewards[K, G]`` (K groups in order of first appearance, G = largest group; a padded slot holds the
+    group's *first* score, so mask-less min/max statistics are unchanged — still pass ``mask``),
+    ``mask[K, G]`` (bool, the real responses), ``row[N]``/``col[N]`` (int64: response n sits at
+    ``rewards[row[n], col[n]]``, responses keep their input order within a group), ``sizes[K]`` (int64)
+    and ``keys`` (the group id of each row).
+    """
+
+    rewards: torch.Tensor
+    mask: torch.Tensor
+    row: torch.Tensor
+    col: torch.Tensor
+    sizes: torch.Tensor
+    keys: tuple
+
+    def pack(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-response values[N, ...] -> [K, G, ...] in the same layout (padding repeats the group's first value)."""
+        v = values if isinstance(values, torch.Tensor) else torch.as_tensor(values)
+        if v.ndim < 1 or v.shape[0] != self.row.shape[0]:
+            raise ValueError(f"values must have {self.row.shape[0]} rows (one per response), got shape {tuple(v.shape)}")
+        first = v[self._first]  # [K, ...]
+        out = first.unsqueeze(1).expand(first.shape[0], self.mask.shape[1], *first.shape[1:]).clone()
+        out[self.row, self.col] = v
+        return out
+
+    def ungroup(self, values: torch.Tensor) -> torch.Tensor:
+        """Grouped values[K, G, ...] -> per-response [N, ...] in the input order (``values[row, col]``)."""
+        if not isinstance(values, torch.Tensor) or tuple(values.shape[:2]) != tuple(self.mask.shape):
+            got = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
+            raise ValueError(f"values must have leading shape {tuple(self.mask.shape)} (groups, slots), got {got}")
+        return values[self.row, self.col]
+
+    @property
+    def _first(self) -> torch.Tensor:
+        n = self.row.shape[0]
+        first = torch.full((self.mask.shape[0],), n, dtype=torch.int64, device=self.row.device)
+        return first.scatter_reduce(0, self.row, torch.arange(n, device=self.row.device), reduce="amin")
+
+
+def _index_keys(index: object, n: int) -> list:
+    if isinstance(index, torch.Tensor):
+        if index.ndim != 1 or torch.is_floating_point(index) or torch.is_complex(index):
+            raise ValueError(f"index must be a 1-D integer tensor or a sequence of hashable ids, got {index.dtype} {tuple(index.shape)}")
+        keys = index.tolist()
+    elif hasattr(index, "tolist") and getattr(index, "ndim", 1) == 1:  # a numpy array (verl's uid array of str)
+        keys = index.tolist()
+    elif isinstance(index, Sequence) and not isinstance(index, str | bytes):
+        keys = list(index)
+    else:
+        raise ValueError(f"index must be a 1-D sequence of group ids (one per response), got {type(index).__name__}")
+    if len(keys) != n:
+        raise ValueError(f"index must hold one group id per score ({n}), got {len(keys)}")
+    for i, k in enumerate(keys):
+        if not isinstance(k, Hashable):
+            raise ValueError(f"index[{i}] = {k!r} is not hashable (a group id must be a str, int, ...)")
+    return keys
+
+
+def group_by_index(scores: torch.Tensor, index: object) -> GroupedScores:
+    """Pack per-response scores[N] into groups given by a group id per response (verl's ``index``).
+
+    Responses with equal ids form a group (any size ≥ 1, ids need not be contiguous); groups are
+    numbered in order of first appearance and responses keep their order inside a group, so for
+    contiguous equal-size groups ``rewards`` is ``scores.view(K, G)``. The result feeds every
+    ``[B, G]`` estimator of this module through its ``mask`` (see :func:`grouped_advantages`).
+
+    Shapes: scores[N] (float, finite), index: N hashable ids (list, tuple, numpy array, 1-D integer
+    tensor) -> :class:`GroupedScores`. Raises ValueError on a length mismatch, N = 0, a non-finite score
+    or an unhashable id.
+
+    References: verl 0.9.1, verl/trainer/ppo/core_algos.py (``compute_grpo_outcome_advantage``: groups
+    of the ``uid`` array, the convention followed here).
+    """
+    s = check_float_tensor("scores", scores, ndim=1)
+    n = s.shape[0]
+    if n == 0:
+        raise ValueError("scores must hold at least one response, got shape (0,)")
+    check_finite_tensor("scores", s)
+    keys = _index_keys(index, n)
+    slot: dict = {}
+    rows, cols, counts = [], [], []
+    for k in keys:
+        r = slot.setdefault(k, len(slot))
+        if r == len(counts):
+            counts.append(0)
+        rows.append(r)
+        cols.append(counts[r])
+        counts[r] += 1
+    dev = s.device
+    row = torch.tensor(rows, dtype=torch.int64, device=dev)
+    col = torch.tensor(cols, dtype=torch.int64, device=dev)
+    sizes = torch.tensor(counts, dtype=torch.int64, device=dev)
+    mask = torch.arange(int(sizes.max()), device=dev).unsqueeze(0) < sizes.unsqueeze(1)
+    g = GroupedScores(rewards=s.new_zeros(mask.shape), mask=mask, row=row, col=col, sizes=sizes, keys=tuple(slot))
+    return GroupedScores(rewards=g.pack(s), mask=mask, row=row, col=col, sizes=sizes, keys=g.keys)
+
+
+GROUP_ESTIMATORS: dict[str, Callable[..., torch.Tensor]] = {}  # filled below the estimators' definitions
+
+
+def grouped_advantages(scores: torch.Tensor, index: object, estimator: str | Callable[..., torch.Tensor] = "grpo",
+                       **kwargs: object) -> torch.Tensor:
+    """Any group estimator on ragged groups: ``ungroup(estimator(rewards[K, G], mask, **kwargs))``.
+
+    ``estimator`` is a name of ``GROUP_ESTIMATORS`` ("grpo", "dr_grpo", "rloo", "reinforce_pp",
+    "group_mean_batch_std", "dler_batch_normalized") or a callable ``f(rewards[K, G], mask[K, G], **kwargs)
+    -> [K, G]``. Equal, response by response, to running the estimator group by group (tested against a
+    loop written out by hand). A single-response group gets advantage 0 from the std/mean estimators
+    (its reward is its own baseline) and makes ``rloo`` raise (no leave-one-out baseline); verl instead
+    gives it its raw score (``rlref.llm.adapters.verl`` offers that behaviour).
+
+    Shapes: scores[N], index N ids -> advantages[N] (the scores' dtype).
+
+    References: as the chosen estimator; grouping as :func:`group_by_index`.
+    """
+    g = group_by_index(scores, index)
+    if isinstance(estimator, str):
+        fn = GROUP_ESTIMATORS.get(estimator)
+        if fn is None:
+            raise ValueError(f"estimator must be one of {sorted(GROUP_ESTIMATORS)} or a callable, got {estimator!r}")
+    elif callable(estimator):
+        fn = estimator
+    else:
+        raise ValueError(f"estimator must be a name or a callable, got {type(estimator).__name__}")
+    adv = fn(g.rewards, g.mask, **kwargs)
+    if not isinstance(adv, torch.Tensor) or tuple(adv.shape) != tuple(g.mask.shape):
+        got = tuple(adv.shape) if isinstance(adv, torch.Tensor) else type(adv).__name__
+        raise ValueError(f"estimator must return a tensor of shape {tuple(g.mask.shape)} (groups, slots), got {got}")
+    return g.ungroup(adv)
+
+
 # ----------------------------------------------------------------------------- GAE
 
 
@@ -263,3 +410,11 @@ def tppo_extended_gae(
     last_v = v.gather(1, last_idx.clamp(min=0).unsqueeze(1)).squeeze(1)
     boot = torch.where(truncated & has, last_v, torch.zeros_like(last_v))
     return gae(r, v, m, gamma=gamma, lam=lam, bootstrap=boot)
+
+
+def _dler(rewards: torch.Tensor, mask: torch.Tensor | None = None, **kwargs: object) -> torch.Tensor:
+    return importlib.import_module("rlref.llm.length").dler_batch_normalized(rewards, mask, **kwargs)
+
+
+GROUP_ESTIMATORS.update({"grpo": grpo, "dr_grpo": dr_grpo, "rloo": rloo, "reinforce_pp": reinforce_pp,
+                         "group_mean_batch_std": group_mean_batch_std, "dler_batch_normalized": _dler})
