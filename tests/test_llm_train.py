@@ -442,3 +442,12 @@ def test_cached_sampling_gives_the_same_tokens():
         b = sample(tr.model, tr.tokenizer, prompts, max_new_tokens=16, temperature=1.0, generators=gens(), use_cache=False)
         assert torch.equal(a.seq, b.seq) and torch.equal(a.attn, b.attn)
         assert a.seq.shape[1] > 12  # several cached decoding steps ran
+
+
+def test_every_shipped_config_validates():
+    from rlref.llm.train import shipped_configs, validate
+
+    names = shipped_configs()
+    assert {"grpo_toy", "dpo_toy", "sft_toy", "selfplay_toy", "grpo_budget_toy"} <= set(names)
+    for name in names:
+        validate(load_config(name), char_tokenizer())
