@@ -147,3 +147,29 @@ def test_fsdp2_checkpoint_is_full_portable_and_resumes(two_ranks, tmp_path):
     resumed = torch.load(two_ranks / "resume-fsdp2.pt")["params"]
     for k, v in tr.model.state_dict().items():
         assert torch.equal(v, resumed[k]) and torch.equal(v, uninterrupted[k]), k
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["fsdp2"])
+def test_torchrun_cli_matches_one_process(tmp_path, mode):
+    """``torchrun --nproc_per_node 2 -m rlref train ...`` (the documented command) gives the 1-process parameters."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("torchrun") is None:
+        pytest.skip("torchrun is not on PATH")
+    args = ["grpo_toy", "steps=2", "hidden=32", "layers=1", "heads=2", "progress=false", "micro_batch_size=2",
+            "reward_fn=tests.test_llm_train:length_reward"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+                    "-m", "rlref", "train", *args, "--out", str(tmp_path / "two"), f"distributed={mode}"],
+                   check=True, env=env, capture_output=True, timeout=300)
+    from rlref.reproduce import main
+
+    assert main(["train", *args, "--out", str(tmp_path / "one")]) == 0
+    a = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=False)["model"]
+    assert max(float((a[k] - v).abs().max()) for k, v in b.items()) < 1e-6
+    init = Trainer(load_config("grpo_toy", args[1:])).model.state_dict()
+    assert max(float((init[k] - v).abs().max()) for k, v in b.items()) > 1e-3  # training moved the parameters

@@ -329,10 +329,16 @@ def init_distributed() -> tuple[int, int]:
 
 
 def _all_reduce(x: torch.Tensor) -> torch.Tensor:
+    """Sum over ranks in place; a CPU tensor goes through the GPU under NCCL (which reduces only CUDA tensors)."""
     import torch.distributed as dist
 
     if _world()[1] > 1:
-        dist.all_reduce(x)
+        if x.device.type == "cpu" and dist.get_backend() == "nccl":
+            y = x.to(torch.device("cuda", torch.cuda.current_device()))
+            dist.all_reduce(y)
+            x.copy_(y.cpu())
+        else:
+            dist.all_reduce(x)
     return x
 
 
@@ -566,7 +572,7 @@ class Trainer:
                         m = b.resp_mask
                         s_pol = (policy_normalizer(cfg, m, g) / z[mi, 0] * self.world).item()
                         s_kl = (normalizer(m, cfg.aggregation) / z[mi, 1] * self.world).item()
-                        pol, clip = policy_term(cfg, lp, old_lp, adv[mbs[j]], m, correct=cflat[mbs[j]].to(m.device),
+                        pol, clip = policy_term(cfg, lp, old_lp, adv[mbs[j]].to(m.device), m, correct=cflat[mbs[j]].to(m.device),
                                                 rewards=rflat[mbs[j]].to(m.device), logits=old_logits if old_logits is not None else logits,
                                                 tokens=b.seq[:, b.prompt_len:], group_size=g, max_length=float(max_new))
                         loss = pol * s_pol
@@ -714,7 +720,7 @@ class Trainer:
         1-process, DDP or FSDP2 run alike."""
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
 
-        opts = StateDictOptions(full_state_dict=True, cpu_offload=self.world > 1)
+        opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
         return {"step": step, "model": get_model_state_dict(self.model, options=opts),
                 "optimizer": get_optimizer_state_dict(self.model, self.optimizer, options=opts),
                 "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
@@ -753,7 +759,7 @@ def train(cfg: TrainConfig, out: str | Path, *, max_steps: int | None = None, on
     ck = out / CKPT
     start = 0
     if ck.exists():
-        start = tr.load(torch.load(ck, weights_only=False))
+        start = tr.load(torch.load(ck, weights_only=False, map_location="cpu"))
     mpath = out / "metrics.jsonl"
     if main:
         lines = mpath.read_text().splitlines() if mpath.exists() else []
