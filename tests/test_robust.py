@@ -116,6 +116,26 @@ def test_r2pvi_with_ample_data_recovers_the_exact_robust_values(div):
     assert np.all(pess.values <= est.values + 1e-3)
 
 
+def test_regressions_count_one_data_pass_per_dual_evaluation():
+    """R2PVI's TV/KL duals are closed forms (one ridge regression per stage), χ² and the constrained baselines search a
+    grid (one per grid point); the baseline's last stage sees V_H = 0 (constant), which needs a single regression. The
+    counts are stated from the algorithm (Tang, Liu & Xu 2024, Alg. 1 vs Sec. 6), and the exact DPs report 0."""
+    from rlref.algorithms.robust import drpvi, r2pvi, robust_constrained_dp, robust_regularized_dp
+    from rlref.linear import random_linear_mdp
+
+    H, grid = 3, 7
+    lin = random_linear_mdp(5, 2, 3, seed=2, horizon=H)
+    s, a, s2 = _data(lin, 500, 0)
+    for div in ("tv", "kl"):
+        assert r2pvi(lin, s, a, s2, lam=0.5, divergence=div).regressions == H
+        plan = drpvi(lin, s, a, s2, rho=0.2, divergence=div, num_grid=grid)
+        assert np.all(np.ptp(plan.values[1:], axis=-1) > 0)  # V_{h+1} is not constant before the last stage
+        assert plan.regressions == 1 + (H - 1) * grid
+    assert r2pvi(lin, s, a, s2, lam=0.5, divergence="chi2", num_eta=grid).regressions == H * grid
+    assert robust_regularized_dp(lin, 0.5, "kl").regressions == 0
+    assert robust_constrained_dp(lin, 0.2, "tv").regressions == 0
+
+
 def test_r2pvi_bad_inputs():
     from rlref.algorithms.robust import r2pvi
     from rlref.linear import random_linear_mdp
