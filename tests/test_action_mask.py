@@ -293,6 +293,38 @@ def test_greedy_policy_and_tilts_give_minus_inf_entries_zero_probability():
     np.testing.assert_allclose(rs.soft_value(q, ref, 1e-12), [1.0, -3.0], atol=1e-10)
 
 
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), A=st.integers(1, 5), beta=st.sampled_from([1e-3, 0.2, 1.0, 30.0, np.inf]),
+       with_ref=st.booleans())
+def test_tilt_on_masked_rows_is_the_tilt_of_the_available_actions(seed, A, beta, with_ref):
+    """Per row, soft_greedy / soft_value / greedy_policy of q with −∞ at masked entries equal the
+    closed forms on the available entries alone, with π_ref renormalized there (numpy, written
+    here): π ∝ π'_ref e^{(q − max q)/β}, V = max q + β log Σ π'_ref e^{(q − max q)/β}."""
+    rng = np.random.default_rng(seed)
+    q = rng.normal(size=(4, A)) * 3
+    mask = rng.random((4, A)) < 0.6
+    mask[np.arange(4), rng.integers(0, A, 4)] = True
+    ref = rng.dirichlet(np.ones(A), 4) if with_ref else np.full((4, A), 1.0 / A)
+    qm = np.where(mask, q, -np.inf)
+    pi = rs.soft_greedy(qm, ref if with_ref else None, beta)
+    v = rs.soft_value(qm, ref if with_ref else None, beta)
+    g = greedy_policy(qm)
+    assert np.all(pi[~mask] == 0.0) and np.all(g[~mask] == 0.0) and np.isfinite(v).all()
+    for s in range(4):
+        a = np.flatnonzero(mask[s])
+        w_ref = ref[s, a] / ref[s, a].sum()
+        if np.isinf(beta):
+            want_pi, want_v = w_ref, float(w_ref @ q[s, a])
+        else:
+            top = q[s, a].max()
+            w = w_ref * np.exp((q[s, a] - top) / beta)
+            want_pi, want_v = w / w.sum(), top + beta * np.log(w.sum())
+        np.testing.assert_allclose(pi[s, a], want_pi, rtol=1e-10, atol=1e-300)
+        assert v[s] == pytest.approx(want_v, rel=1e-10, abs=1e-10)
+        best = a[q[s, a] >= q[s, a].max() - 1e-10]
+        np.testing.assert_allclose(g[s, best], 1.0 / best.size)
+
+
 @pytest.mark.parametrize("bad, match", [
     (np.array([[np.nan, 1.0]]), r"q\[0, 0\] = nan"),
     (np.array([[np.inf, 1.0]]), r"q\[0, 0\] = inf"),
