@@ -120,3 +120,21 @@ def test_validate_policy_accepts_float32_rows_at_their_precision() -> None:
     bad = np.full((2, 7), 1 / 7) + np.array([1e-7] + [0.0] * 6)
     with pytest.raises(ValueError, match=r"pi\[0, :\] must sum to 1"):
         validate_policy(mdp, bad)
+
+
+def test_softmax_policy_is_the_one_tilt():
+    """softmax_policy(q, τ, π_ref) is rlref.solve.soft_greedy(q, π_ref, τ) (one formula, in the core),
+    and rlref.solve.tilt re-exports the core functions rather than copying them."""
+    import rlref.solve as rs
+    from rlref import policy as P
+    from rlref.solve import tilt
+
+    rng = np.random.default_rng(2)
+    q, ref = rng.normal(size=(4, 3)) * 5, rng.dirichlet(np.ones(3), 4)
+    for tau in (1e-3, 0.7, 40.0):
+        np.testing.assert_array_equal(softmax_policy(q, tau, ref), rs.soft_greedy(q, ref, tau))
+        np.testing.assert_array_equal(softmax_policy(q, tau), rs.soft_greedy(q, None, tau))
+    for name in tilt.__all__:
+        assert getattr(tilt, name) is getattr(P, name) is getattr(rs, name)
+    with pytest.raises(ValueError, match="temperature"):
+        softmax_policy(q, np.inf)
