@@ -211,3 +211,91 @@ def test_deterministic_improvement_patches_few_changed_rows_exactly(sparse):
         np.testing.assert_array_equal(c, mdp.r[np.arange(S), new])
         if n_changed == 0:
             actions = new  # the cache keeps its base policy; later cases patch relative to it
+
+
+def _masked_instance(seed: int, S: int, A: int, gamma: float, sparse: bool = False, horizon: int | None = None):
+    """A random MDP whose masked pairs (≥ 1 allowed action per state) carry the largest rewards, so a
+    solver that ignored the mask would pick them."""
+    import inspect
+
+    from rlref import TabularMDP
+
+    if "action_mask" not in inspect.signature(TabularMDP).parameters:
+        pytest.skip("TabularMDP has no action_mask yet")
+    base = random_mdp(seed, S=S, A=A, gamma=gamma, sparse=sparse, horizon=horizon, branching=4)
+    rng = np.random.default_rng(seed + 1)
+    mask = rng.random((S, A)) < 0.5
+    mask[np.arange(S), rng.integers(0, A, S)] = True
+    r = np.where(mask, base.r, 10.0 + np.abs(base.r))
+    return TabularMDP(base.P, r, gamma=gamma, horizon=horizon, mu0=base.mu0, reward_axes="sa", action_mask=mask), mask
+
+
+def _brute_force_masked(mdp, mask) -> np.ndarray:
+    """V* of the MDP with the masked actions removed: enumerate the allowed deterministic policies."""
+    S = mdp.num_states
+    P = mdp.dense_P()
+    best = np.full(S, -np.inf)
+    for acts in np.ndindex(*[int(k) for k in mask.sum(axis=1)]):
+        a = np.array([np.flatnonzero(mask[s])[acts[s]] for s in range(S)])
+        v = np.linalg.solve(np.eye(S) - mdp.gamma * P[np.arange(S), a], mdp.r[np.arange(S), a])
+        best = np.maximum(best, v)
+    return best
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("seed", range(4))
+def test_no_method_selects_a_masked_action_and_v_star_is_that_of_the_reduced_mdp(method, seed):
+    """Action masks (issue #19): optimal(method=m) puts probability 0 on every masked pair, its q is
+    −∞ there, and its values are V* of the MDP with those actions removed (brute force over the
+    allowed deterministic policies) within the certificate."""
+    mdp, mask = _masked_instance(seed, S=4, A=3, gamma=0.9)
+    v_star = _brute_force_masked(mdp, mask)
+    res = rs.optimal(mdp, 1e-8, method=method)
+    assert np.all(res.policy[~mask] == 0.0)
+    assert np.all(np.isneginf(res.q[~mask])) and np.all(np.isfinite(res.q[mask]))
+    assert res.converged and np.abs(res.values - v_star).max() <= res.value_error_bound + 1e-9
+    v_pi = rs.policy_evaluation(mdp, res.policy).values
+    assert (v_star - v_pi).max() <= res.suboptimality_bound + 1e-9
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_masked_sparse_instance_mpi_fast_path_and_krylov_pi_respect_the_mask(method):
+    """The sparse paths (MPI's cached row selection P_π, Krylov PI, the CSR conversion) never select a
+    masked action; V* equals that of the same MDP with each masked pair replaced by a copy of an
+    allowed action of its state (no mask: an independent construction of the reduced MDP)."""
+    import scipy.sparse as sparse
+
+    from rlref import TabularMDP
+
+    S, A = 300, 4
+    mdp, mask = _masked_instance(5, S=S, A=A, gamma=0.95, sparse=True)
+    first = mask.argmax(axis=1)
+    src = np.where(mask, np.arange(A)[None, :], first[:, None])  # the action whose row fills (s, a)
+    rows = (np.arange(S)[:, None] * A + src).ravel()
+    copy = TabularMDP(sparse.csr_matrix(mdp.transition_matrix()[rows]), mdp.r[np.arange(S)[:, None], src], gamma=0.95,
+                      reward_axes="sa")
+    ref = rs.optimal(copy, 1e-8, method="lp")
+    res = rs.optimal(mdp, 1e-8, method=method)
+    assert np.all(res.policy[~mask] == 0.0) and np.all(res.actions == res.policy.argmax(axis=1))
+    assert mask[np.arange(S), res.actions].all()
+    assert np.abs(res.values - ref.values).max() <= res.value_error_bound + ref.value_error_bound + 1e-9
+
+
+def test_masked_finite_horizon_policy_iteration_and_evaluation():
+    """Finite horizon (backward induction), policy_iteration and policy_evaluation with a mask: no
+    masked action chosen, Q^π = −∞ exactly at masked pairs, V*_0 = the brute-force optimum of the
+    reduced MDP over H stages (dynamic programming by hand over the allowed actions)."""
+    mdp, mask = _masked_instance(3, S=4, A=3, gamma=0.9, horizon=3)
+    P, r = mdp.dense_P(), mdp.r
+    v = np.zeros(4)
+    for _ in range(3):
+        v = np.where(mask, r + 0.9 * P @ v, -np.inf).max(axis=1)
+    for res in (rs.optimal(mdp), rs.value_iteration(mdp), rs.policy_iteration(mdp)):
+        assert np.all(res.policy[:, ~mask] == 0.0)
+        np.testing.assert_allclose(res.values[0], v, rtol=1e-12, atol=1e-12)
+    disc, dmask = _masked_instance(4, S=4, A=3, gamma=0.9)
+    pi = rs.policy_iteration(disc)
+    assert np.all(pi.policy[~dmask] == 0.0) and pi.converged
+    np.testing.assert_allclose(pi.values, _brute_force_masked(disc, dmask), rtol=1e-9, atol=1e-9)
+    ev = rs.policy_evaluation(disc, pi.policy)
+    assert np.all(np.isneginf(ev.q[~dmask])) and np.all(np.isfinite(ev.q[dmask]))

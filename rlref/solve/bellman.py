@@ -14,6 +14,13 @@ reward offset for regularized evaluation). T, T_β and T_π are monotone (v ≤ 
 All three also satisfy T(v + c·1) = T v + γ c·1, which is what the span (MacQueen-Porteus) bounds
 of the driver need.
 
+Action masks (``mdp.action_mask[s, a]``, False = unavailable): every q that is maximized,
+argmaxed or soft-maxed holds −∞ at the masked pairs (``bellman_q``, ``q_values``, the hard and soft
+backups), so T, T_β and the greedy steps range over the available actions only, i.e. over the
+MDP with those actions removed (Puterman's state-dependent action sets A(s), §2.1). Expectations
+Σ_a π(a|s) q(s, a) take 0 · (−∞) = 0 (a valid policy puts no mass on a masked action). No cost
+when the mask is None.
+
 References: Puterman (1994), "Markov Decision Processes", §6.2 (eq. 6.2.2-6.2.4), Prop. 6.2.4;
 Geist, Scherrer & Pietquin (2019), "A theory of regularized MDPs", Prop. 2-3 (T_β monotone,
 γ-contraction, shift property).
@@ -49,20 +56,47 @@ def _check_v(mdp: TabularMDP, v: np.ndarray, name: str = "v") -> np.ndarray:
     return v
 
 
-def _q(mdp: TabularMDP, v: np.ndarray, h: int | None) -> np.ndarray:
+def _q(mdp: TabularMDP, v: np.ndarray, h: int | None, masked: bool = True) -> np.ndarray:
     """r_h + γ P_h v without input checks (internal fast path; scaled and shifted in place on the
-    fresh mat-vec output, so one (S, A) allocation per call)."""
+    fresh mat-vec output, so one (S, A) allocation per call), −∞ at masked pairs when ``masked``."""
     q = mdp.expected_next(v, h)
     q *= mdp.gamma
     q += mdp.reward(h)
+    if masked:
+        _mask_q(mdp, q)
     return q
+
+
+def _mask_q(mdp: TabularMDP, q: np.ndarray) -> np.ndarray:
+    """q[..., s, a] = −∞ in place wherever ``mdp.action_mask[s, a]`` is False (broadcast over a
+    leading stage axis); returns q. A no-op when the MDP has no mask."""
+    mask = getattr(mdp, "action_mask", None)
+    if mask is not None:
+        np.copyto(q, -np.inf, where=~mask)
+    return q
+
+
+def _expect(pi: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Σ_a π(a|s) q(s, a) over the last axis with 0 · (−∞) = 0 (q is −∞ only at masked pairs,
+    where a valid π is 0); one einsum when q has no −∞."""
+    out = np.einsum("...a,...a->...", pi, q)
+    if np.isnan(out).any():
+        out = np.einsum("...a,...a->...", pi, np.where(pi > 0, q, 0.0))
+    return out
+
+
+def _abs_max(q: np.ndarray) -> float:
+    """max |q| over the finite entries (the −∞ of masked pairs excluded); 0 for an empty q."""
+    a = np.abs(q)
+    return float(a.max(initial=0.0) if getattr(q, "size", 0) == 0 or np.isfinite(a.max()) else a.max(where=np.isfinite(a), initial=0.0))
 
 
 def bellman_q(mdp: TabularMDP, v: np.ndarray, h: int | None = None) -> np.ndarray:
     """Q(s, a) = r(s, a) + γ Σ_{s'} P(s'|s, a) v(s').
 
     Shapes: v[s'] -> Q[s, a]. For a stage-dependent finite-horizon MDP pass the stage ``h``
-    (then r_h, P_h are used and v plays the role of V_{h+1}).
+    (then r_h, P_h are used and v plays the role of V_{h+1}). Q = −∞ at the pairs masked by
+    ``mdp.action_mask`` (unavailable actions).
     References: Puterman (1994), eq. (6.2.2).
     """
     v = _check_v(mdp, v)
@@ -88,12 +122,12 @@ def bellman_policy(mdp: TabularMDP, v: np.ndarray, pi: np.ndarray, h: int | None
         if h is None:
             raise ValueError("a staged policy pi[h, s, a] needs the stage h")
         pi = stage_policy(pi, h)
-    return np.einsum("sa,sa->s", pi, bellman_q(mdp, v, h))
+    return np.einsum("sa,sa->s", pi, _q(mdp, _check_v(mdp, v), h, masked=False))
 
 
 def q_values(mdp: TabularMDP, values: np.ndarray) -> np.ndarray:
     """Q from a value function: Q = r + γ P V (discounted, values[s] -> q[s, a]) or, for a finite
-    horizon, Q_h = r_h + γ P_h V_{h+1} with V_H = 0 (values[h, s] -> q[h, s, a]).
+    horizon, Q_h = r_h + γ P_h V_{h+1} with V_H = 0 (values[h, s] -> q[h, s, a]); −∞ at masked pairs.
 
     References: Puterman (1994), eq. (4.3.2) and (6.2.2).
     """
@@ -112,7 +146,8 @@ def q_values(mdp: TabularMDP, values: np.ndarray) -> np.ndarray:
 def advantage(mdp: TabularMDP, values: np.ndarray) -> np.ndarray:
     """A(s, a) = Q(s, a) − V(s) with Q = q_values(mdp, values); shapes as ``q_values``.
 
-    For V = V^π this is the advantage of π (Σ_a π(a|s) A(s, a) = 0); for V = V* it is ≤ 0.
+    For V = V^π this is the advantage of π (Σ_a π(a|s) A(s, a) = 0); for V = V* it is ≤ 0
+    (−∞ at masked pairs).
     References: Kakade & Langford (2002), §3 (advantage function).
     """
     values = as_float_array("values", values, ndim=(1, 2))
@@ -170,6 +205,7 @@ class HardBackup:
     """
 
     kind = "hard"
+    masked = True  # the driver forms q with −∞ at masked pairs
 
     def __init__(self, mdp: TabularMDP, tie_tol: float = 1e-10) -> None:
         self.mdp, self.tie_tol = mdp, float(tie_tol)
@@ -182,7 +218,7 @@ class HardBackup:
 
     def slack(self, q: np.ndarray, pi: np.ndarray) -> float:
         top = _row_max(q) if q.ndim == 2 else q.max(axis=-1)
-        return float(np.maximum(top - np.einsum("...a,...a->...", pi, q), 0.0).max())
+        return float(np.maximum(top - _expect(pi, q), 0.0).max())
 
     def value_argmax(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(max_a q, a maximizing action per state): the driver's fast path for modified PI.
@@ -268,6 +304,7 @@ class SoftBackup:
     """
 
     kind = "soft"
+    masked = True
 
     def __init__(self, mdp: TabularMDP, ref: np.ndarray, beta: float) -> None:
         self.mdp, self.ref, self.beta = mdp, ref, float(beta)
@@ -303,6 +340,7 @@ class PolicyBackup:
     """
 
     kind = "policy"
+    masked = False  # T_π takes an expectation under π: Q at masked pairs is never used
 
     def __init__(self, mdp: TabularMDP, pi: np.ndarray, offset: np.ndarray | None = None) -> None:
         self.mdp, self.pi, self.offset = mdp, pi, offset

@@ -24,7 +24,7 @@ from rlref._checks import check_count, check_positive
 from rlref.mdp import TabularMDP
 from rlref.policy import deterministic_policy, greedy_policy, validate_policy
 from rlref.solve._results import PlanningResult
-from rlref.solve.bellman import HardBackup
+from rlref.solve.bellman import HardBackup, _abs_max, _expect, _mask_q
 from rlref.solve.evaluation import evaluate_values, objective_of
 from rlref.solve.iteration import IterationOutcome, backward_induction, check_bounds, check_max_iter, check_tie_tol, check_v0, iterate
 
@@ -123,7 +123,7 @@ def policy_iteration(
     max_iter = check_max_iter(max_iter)
     A = mdp.num_actions
     if pi0 is None:
-        pi = greedy_policy(mdp.r, ties="first")
+        pi = greedy_policy(_mask_q(mdp, np.array(mdp.r)), ties="first")
     else:
         pi = validate_policy(mdp, pi0, name="pi0")
     actions: np.ndarray | None = None
@@ -132,7 +132,7 @@ def policy_iteration(
     values, q = evaluate_values(mdp, pi)
     while k < max_iter:
         k += 1
-        tol = 1e-11 * (1.0 + float(np.abs(q).max()))
+        tol = 1e-11 * (1.0 + _abs_max(q))
         new = _improve(q, actions, tol)
         if actions is not None and np.array_equal(new, actions):
             converged = True
@@ -140,7 +140,7 @@ def policy_iteration(
         actions = new
         pi = deterministic_policy(actions, A)
         values, q = evaluate_values(mdp, pi)
-    q_pi = np.einsum("...a,...a->...", pi, q)
+    q_pi = _expect(pi, q)
     slack = np.maximum(q.max(axis=-1) - q_pi, 0.0)
     if mdp.horizon is None:
         delta = float(slack.max())

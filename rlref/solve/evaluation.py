@@ -16,7 +16,7 @@ from rlref.mdp import TabularMDP
 from rlref.policy import validate_policy
 from rlref.solve._linalg import solve_discounted
 from rlref.solve._results import EvaluationResult
-from rlref.solve.bellman import PolicyBackup, _q
+from rlref.solve.bellman import PolicyBackup, _mask_q, _q
 from rlref.solve.iteration import backward_induction
 
 __all__ = ["policy_evaluation", "evaluate_values"]
@@ -33,7 +33,8 @@ def evaluate_values(mdp: TabularMDP, pi: np.ndarray, reward_offset: np.ndarray |
     """(V^π, Q^π) for a validated policy, optionally adding a per-state reward offset c_π(s)
     (shape (S,) or (H, S)) to r_π — used for regularized rewards r − β KL. No input checks.
 
-    Q^π is r + γ P V^π (the offset is a state reward collected on top, not in Q).
+    Q^π is r + γ P V^π (the offset is a state reward collected on top, not in Q), −∞ at the
+    pairs masked by ``mdp.action_mask``.
     """
     gamma = mdp.gamma
     if mdp.horizon is None:
@@ -43,7 +44,7 @@ def evaluate_values(mdp: TabularMDP, pi: np.ndarray, reward_offset: np.ndarray |
         v = solve_discounted(mdp.policy_transition(pi), r_pi, gamma)
         return v, _q(mdp, v, None)
     out = backward_induction(mdp, PolicyBackup(mdp, pi, reward_offset))
-    return out.values, out.q
+    return out.values, _mask_q(mdp, out.q)
 
 
 def objective_of(mdp: TabularMDP, values: np.ndarray) -> float:

@@ -145,10 +145,11 @@ def iterate(
     residual, width, stat = np.inf, np.inf, np.inf
     converged = False
     k = 0
+    masked = getattr(backup, "masked", True)  # −∞ at masked pairs before the max (rlref.solve.bellman)
     fast = m > 1 and hasattr(backup, "value_argmax")  # hard modified PI: argmax with the max, P_π cached
     while k < max_iter:
         k += 1
-        q = _q(mdp, v, None)
+        q = _q(mdp, v, None, masked)
         if fast:
             tv, actions = backup.value_argmax(q)
         else:
@@ -231,8 +232,9 @@ def backward_induction(mdp: TabularMDP, backup) -> IterationOutcome:
     policy = np.zeros((H, S, A))
     nxt = np.zeros(S)
     bound = 0.0
+    masked = getattr(backup, "masked", True)
     for h in range(H - 1, -1, -1):
-        q[h] = _q(mdp, nxt, h)
+        q[h] = _q(mdp, nxt, h, masked)
         policy[h] = backup.policy(q[h], h)
         values[h] = backup.value(q[h], h)
         bound += mdp.gamma**h * backup.slack(q[h], policy[h])

@@ -35,7 +35,7 @@ from rlref._checks import as_float_array, check_at_least, check_count, check_fin
 from rlref.mdp import TabularMDP
 from rlref.policy import greedy_policy
 from rlref.solve._results import PlanningResult
-from rlref.solve.bellman import HardBackup, _q, _row_max
+from rlref.solve.bellman import HardBackup, _abs_max, _q, _row_max
 from rlref.solve.dp import _improve, _planning_result
 from rlref.solve.evaluation import objective_of
 from rlref.solve.iteration import backward_induction, check_max_iter, check_tie_tol, iterate
@@ -146,7 +146,7 @@ def _krylov_pi(mdp: TabularMDP, v: np.ndarray, epsilon: float, max_iter: int, ti
         width = float(d.max() - d.min())
         if k_g * width <= 0.5 * epsilon or width <= 16 * np.finfo(float).eps * max(1.0, float(np.abs(tv).max())):
             break
-        actions = _improve(q, actions, 1e-11 * (1.0 + float(np.abs(q).max())))
+        actions = _improve(q, actions, 1e-11 * (1.0 + _abs_max(q)))
         r_pi = mdp.r[np.arange(S), actions]
         P_pi = mdp.transition_matrix()[np.arange(S) * A + actions]  # rows (s, π(s)): P_π for a deterministic π
         if sp.issparse(P_pi):
@@ -248,4 +248,5 @@ def _sparsified(mdp: TabularMDP) -> TabularMDP:
     S = mdp.num_states
     if sp.issparse(P) or S < _SPARSIFY_MIN_S or np.count_nonzero(P) > _SPARSIFY_DENSITY * P.size:
         return mdp
-    return TabularMDP(sp.csr_matrix(mdp.transition_matrix()), mdp.r, gamma=mdp.gamma, mu0=mdp.mu0, name=mdp.name, reward_axes="sa")
+    return TabularMDP(sp.csr_matrix(mdp.transition_matrix()), mdp.r, gamma=mdp.gamma, mu0=mdp.mu0, name=mdp.name, reward_axes="sa",
+                      action_mask=getattr(mdp, "action_mask", None))
