@@ -177,9 +177,15 @@ def test_finite_horizon_backward_induction_respects_the_mask(pair):
     mdp = _with_reward_of_masked(mdp, mask)
     v_star = backward_masked(mdp, mask)
     for who, res in {"value_iteration": rs.value_iteration(mdp), "policy_iteration": rs.policy_iteration(mdp),
-                     "optimal": rs.optimal(mdp), "lp_value": rs.lp_value(mdp)}.items():
+                     "optimal": rs.optimal(mdp), "lp_value": rs.lp_value(mdp),
+                     "lp_occupancy(cvxpy)": rs.lp_occupancy(mdp, backend="cvxpy")}.items():
         assert_respects_mask(res.policy, res.actions, mask, who)
-        np.testing.assert_allclose(res.values, v_star, atol=1e-6, err_msg=who)
+        if who.startswith("lp_occupancy"):  # its duals are V* only where the occupancy has mass: compare J
+            assert np.all(res.occupancy[..., ~mask] == 0.0) and rs.flow_residual(mdp, res.occupancy) < 1e-6
+            assert res.objective == pytest.approx(float(mdp.mu0 @ v_star[0]), abs=1e-6)
+            np.testing.assert_allclose(rs.policy_evaluation(mdp, res.policy).values[0] @ mdp.mu0, mdp.mu0 @ v_star[0], atol=1e-6)
+        else:
+            np.testing.assert_allclose(res.values, v_star, atol=1e-6, err_msg=who)
 
 
 @needs_masked_backups
