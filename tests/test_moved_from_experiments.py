@@ -6,6 +6,9 @@ hold no library logic). Golden values come from closed forms or an independent s
 * ``rlref.algorithms.preference_losses.ld_dpo_token_minimizer`` (was ``_ld_dpo_target``)
 * ``rlref.preferences.random_preference_matrix`` (was ``_random_intransitive``, in two reproductions)
 * ``rlref.algorithms.preference_losses.xpo_max_alpha`` (was a bisection in ``dpo_family_tabular.py``)
+* ``rlref.envs.transforms.mix_transitions`` and ``rlref.theory.simulation.transition_l1_errors`` /
+  ``simulation_lemma_bound`` (were ``_mixed_mdp``, ``_l1_rows`` and an inline bound in ``solver_certificates.py``)
+* ``rlref.envs.transforms.empirical_mdp`` (was ``empirical_model`` in ``lipschitz_value.py``)
 """
 
 from __future__ import annotations
@@ -218,3 +221,114 @@ def test_xpo_max_alpha_rejects_bad_input() -> None:
         xpo_max_alpha(P, np.full((3, 3), 1 / 9), 1.0, np.array([0.5, 0.5, 0.5]))
     with pytest.raises(ValueError, match="mu must have shape"):
         xpo_max_alpha(P, np.full((2, 2), 0.25), 1.0, np.full(3, 1 / 3))
+
+
+# ----------------------------------------------------------------------------- mixed kernels and the simulation lemma
+def _random_pair(S: int, A: int, seed: int, sparse: bool = False):
+    from rlref.envs import garnet
+
+    return (garnet(S, A, min(3, S), gamma=0.8, seed=seed, sparse=sparse),
+            garnet(S, A, min(3, S), gamma=0.8, seed=seed + 1, sparse=sparse))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 7), st.integers(1, 4), st.floats(0.0, 1.0), st.integers(0, 1000))
+def test_mix_transitions_is_the_convex_combination(S: int, A: int, lam: float, seed: int) -> None:
+    """P' = (1 − λ)P + λQ entrywise (brute force on the dense arrays), rows stay stochastic, r/γ/μ0 are those of mdp,
+    and the per-pair L1 error to P is λ ‖Q − P‖₁ (so λ = 0 gives P back and λ = 1 gives Q)."""
+    from rlref.envs import mix_transitions
+    from rlref.theory.simulation import transition_l1_errors
+
+    m, o = _random_pair(S, A, seed)
+    mixed = mix_transitions(m, o, lam)
+    P, Q = m.dense_P(), o.dense_P()
+    assert np.allclose(mixed.dense_P(), (1 - lam) * P + lam * Q, atol=1e-15)
+    assert np.allclose(mixed.dense_P().sum(-1), 1.0)
+    assert np.array_equal(mixed.r, m.r) and mixed.gamma == m.gamma and np.array_equal(mixed.mu0, m.mu0)
+    brute = np.array([[np.sum(np.abs(Q[s, a] - P[s, a])) for a in range(A)] for s in range(S)])
+    assert np.allclose(transition_l1_errors(m, mixed), lam * brute, atol=1e-12)
+
+
+def test_mix_transitions_and_l1_errors_sparse_equal_dense() -> None:
+    """A CSR kernel gives the same mixture and the same L1 errors as its dense copy; the L1 error is 2·TV."""
+    from rlref.divergences import total_variation
+    from rlref.envs import mix_transitions
+    from rlref.theory.simulation import transition_l1_errors
+
+    ms, os_ = _random_pair(30, 3, 5, sparse=True)
+    md, od = _random_pair(30, 3, 5, sparse=False)
+    assert np.allclose(ms.dense_P(), md.dense_P())
+    mixed_s, mixed_d = mix_transitions(ms, os_, 0.3), mix_transitions(md, od, 0.3)
+    assert mixed_s.is_sparse and not mixed_d.is_sparse
+    assert np.allclose(mixed_s.dense_P(), mixed_d.dense_P(), atol=1e-15)
+    e_s, e_d = transition_l1_errors(ms, mixed_s), transition_l1_errors(md, mixed_d)
+    assert e_s.shape == (30, 3)
+    assert np.allclose(e_s, e_d, atol=1e-14)
+    assert np.allclose(e_d, 2 * total_variation(mixed_d.dense_P(), md.dense_P()), atol=1e-12)
+
+
+def test_mix_transitions_and_l1_errors_reject_bad_input() -> None:
+    from rlref.envs import mix_transitions
+    from rlref.theory.simulation import transition_l1_errors
+
+    m, o = _random_pair(4, 2, 0)
+    small, _ = _random_pair(3, 2, 0)
+    with pytest.raises(ValueError, match="weight"):
+        mix_transitions(m, o, 1.5)
+    with pytest.raises(ValueError, match="shape"):
+        mix_transitions(m, small, 0.5)
+    with pytest.raises(ValueError, match="shape"):
+        transition_l1_errors(m, small)
+    with pytest.raises(ValueError, match="TabularMDP"):
+        transition_l1_errors(m, np.eye(4))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 3), st.floats(0.0, 1.0), st.integers(0, 1000))
+def test_simulation_lemma_bound_holds_for_random_policies(S: int, A: int, lam: float, seed: int) -> None:
+    """‖V^π_{M'} − V^π_M‖∞ ≤ γ ε_P R_max/(1 − γ)² (Kearns & Singh 2002, Lemma 4), the values by exact policy evaluation."""
+    from rlref.envs import mix_transitions
+    from rlref.solve import policy_evaluation
+    from rlref.theory.simulation import simulation_lemma_bound, transition_l1_errors
+
+    m, o = _random_pair(S, A, seed)
+    mixed = mix_transitions(m, o, lam)
+    pi = np.random.default_rng(seed).dirichlet(np.ones(A), size=S)
+    gap = np.max(np.abs(policy_evaluation(mixed, pi).values - policy_evaluation(m, pi).values))
+    bound = simulation_lemma_bound(float(np.max(transition_l1_errors(m, mixed))), float(np.max(np.abs(m.r))), m.gamma)
+    assert gap <= bound + 1e-12
+
+
+def test_simulation_lemma_bound_closed_form_and_bad_input() -> None:
+    """γ = ½, ε_P = 0.2, R_max = 1: ½ · 0.2 · 1 / (½)² = 0.4."""
+    from rlref.theory.simulation import simulation_lemma_bound
+
+    assert simulation_lemma_bound(0.2, 1.0, 0.5) == pytest.approx(0.4, rel=1e-15)
+    with pytest.raises(ValueError, match="eps_p"):
+        simulation_lemma_bound(-0.1, 1.0, 0.5)
+    with pytest.raises(ValueError, match="r_max"):
+        simulation_lemma_bound(0.1, float("nan"), 0.5)
+    with pytest.raises(ValueError, match="gamma"):
+        simulation_lemma_bound(0.1, 1.0, 1.0)
+
+
+# ----------------------------------------------------------------------------- the empirical MDP of a generative model
+def test_empirical_mdp_is_the_multinomial_frequency() -> None:
+    """Same stream as one Multinomial(n, P(·|s, a)) draw per pair in (s, a) order; rows are multiples of 1/n; r, γ, μ0
+    kept; the frequencies concentrate on P (Hoeffding: |P̂ − P| ≤ 5/√n entrywise, far beyond a 1e-6 failure rate)."""
+    from rlref.envs import empirical_mdp
+
+    m, _ = _random_pair(5, 2, 3)
+    P = m.dense_P()
+    emp = empirical_mdp(m, 40, np.random.default_rng(7))
+    rng = np.random.default_rng(7)
+    manual = np.array([[rng.multinomial(40, P[s, a]) for a in range(2)] for s in range(5)]) / 40
+    assert np.array_equal(emp.dense_P(), manual)
+    assert np.allclose(emp.dense_P() * 40, np.round(emp.dense_P() * 40))
+    assert np.array_equal(emp.r, m.r) and emp.gamma == m.gamma and np.array_equal(emp.mu0, m.mu0)
+    big = empirical_mdp(m, 200_000, np.random.default_rng(8))
+    assert np.max(np.abs(big.dense_P() - P)) < 5 / np.sqrt(200_000)
+    # support: a pair never moves to a state outside supp P(·|s, a)
+    assert np.all(emp.dense_P()[P == 0] == 0)
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        empirical_mdp(m, 0, np.random.default_rng(0))

@@ -5,7 +5,9 @@
 * chains and RiverSwim (:mod:`rlref.envs.chains`);
 * Garnet random MDPs, dense or sparse (:mod:`rlref.envs.garnet`);
 * multi-armed and contextual bandits as horizon-1 MDPs (:mod:`rlref.envs.bandits`);
-* deterministic MDPs in the BRIDGE format (:mod:`rlref.envs.bridge`).
+* deterministic MDPs in the BRIDGE format (:mod:`rlref.envs.bridge`);
+* MDPs derived from another: a mixture of two kernels and the empirical MDP of a generative model
+  (:mod:`rlref.envs.transforms`).
 
 Every builder returns a validated ``TabularMDP`` (gridworlds a ``GridMDP`` subclass carrying the
 layout); ``docs/envs.md`` states the exact dynamics and their sources.
@@ -17,6 +19,7 @@ from rlref.envs.chains import CHAIN_ACTIONS, chain, riverswim
 from rlref.envs.garnet import garnet
 from rlref.envs.gridworld import ACTIONS, GridMDP, gridworld, parse_layout, plot_gridworld, sutton_barto_gridworld
 from rlref.envs.tomato import TomatoGridworld, tomato_gridworld
+from rlref.envs.transforms import empirical_mdp, mix_transitions
 
 __all__ = [
     "tomato_gridworld",
@@ -26,10 +29,12 @@ __all__ = [
     "GridMDP",
     "chain",
     "contextual_bandit",
+    "empirical_mdp",
     "from_deterministic",
     "garnet",
     "gridworld",
     "load_bridge_npz",
+    "mix_transitions",
     "multi_armed_bandit",
     "parse_layout",
     "plot_gridworld",

@@ -2,7 +2,8 @@
 
 Instance (derived here): S = 15 states on [0, 1] (x_s = s/14, metric |x_s − x_t|), two actions drifting left/right
 by 0.15 with a Gaussian kernel (σ = 0.1) renormalized on the grid, reward a bump exp(−(x − 0.8)²/0.02), γ = 0.9.
-The learned model M̂ is the empirical kernel of n samples per (s, a) (same reward: the bound is about dynamics).
+The learned model M̂ is the empirical kernel of n samples per (s, a) (same reward: the bound is about dynamics;
+:func:`rlref.envs.transforms.empirical_mdp`).
 
 Measured: (1) ‖V*_M − V*_M̂‖_∞ against γ L_V ε/(1 − γ), ε = max_{s,a} W₁(P, P̂) (exact transport LPs), over n and
 datasets — never violated, and how tight; (2) Lipschitz-regularized VI on M̂ (V ← Π_L T̂ V) over a grid of L: the gap
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rlref.envs.transforms import empirical_mdp
 from rlref.mdp import TabularMDP
 from rlref.policy import greedy_policy
 from rlref.reproduce import Context, Report, register
@@ -35,12 +37,6 @@ def metric_line_mdp() -> tuple[TabularMDP, np.ndarray]:
         P[:, a] = k / k.sum(1, keepdims=True)
     R = np.repeat(np.exp(-((x - 0.8) ** 2) / 0.02)[:, None], 2, axis=1)
     return TabularMDP(P, R, gamma=GAMMA, mu0=np.full(S, 1.0 / S), name="metric-line"), np.abs(x[:, None] - x[None, :])
-
-
-def empirical_model(M: TabularMDP, n: int, rng: np.random.Generator) -> TabularMDP:
-    P = M.dense_P()
-    counts = np.array([[rng.multinomial(n, P[s, a]) for a in range(P.shape[1])] for s in range(S)], dtype=float)
-    return TabularMDP(counts / n, M.r, gamma=GAMMA, mu0=M.mu0, name=f"empirical-{n}")
 
 
 @register("lipschitz-value", paper="Zheng, Wang, Xu & Huang 2023 (ICLR), arXiv 2302.01244",
@@ -62,7 +58,7 @@ def run(ctx: Context) -> Report:
     def bounds() -> dict:
         out = {"gap": [], "bound": [], "eps": [], "L_V": []}
         for i, n in enumerate(ns):
-            row = [model_error_bound(M, empirical_model(M, n, ctx.child_rng(0, i, r)), d) for r in range(reps)]
+            row = [model_error_bound(M, empirical_mdp(M, n, ctx.child_rng(0, i, r)), d) for r in range(reps)]
             for k, f in (("gap", "gap"), ("bound", "bound"), ("eps", "epsilon"), ("L_V", "lipschitz")):
                 out[k].append([getattr(b, f) for b in row])
         return out
@@ -70,7 +66,7 @@ def run(ctx: Context) -> Report:
     def regularized() -> dict:
         L_hat, res = [], {"op_gap": [], "op_bound": [], "err": [], "J": []}
         for r in range(reps):
-            Mh = empirical_model(M, n_reg, ctx.child_rng(1, r))
+            Mh = empirical_mdp(M, n_reg, ctx.child_rng(1, r))
             Ph, P = Mh.dense_P(), M.dense_P()
             eps = max(wasserstein1(P[s, a], Ph[s, a], d) for s in range(S) for a in range(2))
             Lh = lipschitz_constant(value_iteration(Mh, epsilon=1e-11).values, d)

@@ -32,7 +32,9 @@ checks, numerically and to machine precision:
    With |(P' − P)(·|s,a) · V| ≤ ‖P'(·|s,a) − P(·|s,a)‖₁ ‖V‖∞ and ‖V^π_M‖∞ ≤ R_max/(1 − γ) it gives
    the classic bound ‖V^π_{M'} − V^π_M‖∞ ≤ γ ε_P R_max / (1 − γ)², ε_P = max_{s,a} ‖P' − P‖₁
    (cf. Kearns & Singh 2002, simulation lemma; Agarwal, Jiang, Kakade, Sun, "RL: Theory and
-   Algorithms", ch. 2).
+   Algorithms", ch. 2). M' mixes two Garnet kernels (:func:`rlref.envs.transforms.mix_transitions`); ε_P and the
+   bound are :func:`rlref.theory.simulation.transition_l1_errors` and
+   :func:`rlref.theory.simulation.simulation_lemma_bound`.
 
 Each Garnet size is one resumable unit of work (``ctx.unit``).
 """
@@ -43,7 +45,6 @@ import time
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from rlref.reproduce import Context, Report, register
 
@@ -73,26 +74,6 @@ def _random_policy(rng: np.random.Generator, S: int, A: int, concentration: floa
     return rng.dirichlet(np.full(A, concentration), size=S)
 
 
-def _mixed_mdp(mdp: Any, other: Any, lam: float) -> Any:
-    """M' with P' = (1 − λ) P + λ Q (Q from another Garnet) and the same rewards r[s, a]."""
-    from rlref import TabularMDP
-
-    P, Q = mdp.transition_matrix(), other.transition_matrix()
-    if mdp.is_sparse:
-        P2 = ((1.0 - lam) * P + lam * Q).tocsr()
-    else:
-        P2 = ((1.0 - lam) * np.asarray(P) + lam * np.asarray(Q)).reshape(mdp.num_states, mdp.num_actions, mdp.num_states)
-    return TabularMDP(P2, np.array(mdp.r), gamma=mdp.gamma, mu0=np.array(mdp.mu0), name=f"{mdp.name} mixed {lam}")
-
-
-def _l1_rows(mdp: Any, other: Any) -> np.ndarray:
-    """‖P'(·|s,a) − P(·|s,a)‖₁ for every row s·A + a."""
-    D = other.transition_matrix() - mdp.transition_matrix()
-    if sp.issparse(D):
-        return np.asarray(abs(D).sum(axis=1)).ravel()
-    return np.abs(np.asarray(D)).sum(axis=1)
-
-
 def _timed(fn: Any) -> tuple[Any, float]:
     t0 = time.perf_counter()
     out = fn()
@@ -102,6 +83,7 @@ def _timed(fn: Any) -> tuple[Any, float]:
 def garnet_unit(S: int, seed: int, lp_max: int, cvxpy_max: int) -> dict[str, Any]:
     """All checks on one Garnet instance; JSON-ready scalars and short lists."""
     from rlref import TabularMDP
+    from rlref.envs.transforms import mix_transitions
     from rlref.solve import (
         lp_occupancy,
         lp_value,
@@ -111,6 +93,7 @@ def garnet_unit(S: int, seed: int, lp_max: int, cvxpy_max: int) -> dict[str, Any
         policy_iteration,
         value_iteration,
     )
+    from rlref.theory.simulation import simulation_lemma_bound, transition_l1_errors
 
     mdp = _garnet(S, seed)
     rng = np.random.default_rng([seed, S, 1])
@@ -163,8 +146,8 @@ def garnet_unit(S: int, seed: int, lp_max: int, cvxpy_max: int) -> dict[str, Any
     sim = []
     r_max = float(np.max(np.abs(mdp.r)))
     for lam in SIM_MIX:
-        m2 = _mixed_mdp(mdp, other, lam)
-        eps_p = float(np.max(_l1_rows(mdp, m2)))
+        m2 = mix_transitions(mdp, other, lam)
+        eps_p = float(np.max(transition_l1_errors(mdp, m2)))
         pi = _random_policy(rng, S, NUM_ACTIONS, 1.0)
         v, v2 = policy_evaluation(mdp, pi).values, policy_evaluation(m2, pi).values
         dpv = m2.expected_next(v) - mdp.expected_next(v)  # (P' − P)(·|s,a)·V^π_M, shape (S, A)
@@ -173,7 +156,7 @@ def garnet_unit(S: int, seed: int, lp_max: int, cvxpy_max: int) -> dict[str, Any
         rhs = mdp.gamma / (1.0 - mdp.gamma) * float(np.sum(d2 * dpv))
         tilde = TabularMDP(m2.transition_matrix() if m2.is_sparse else m2.dense_P(), mdp.gamma * dpv, gamma=mdp.gamma)
         vec_err = float(np.max(np.abs((v2 - v) - policy_evaluation(tilde, pi).values)))
-        bound = mdp.gamma * eps_p * r_max / (1.0 - mdp.gamma) ** 2
+        bound = simulation_lemma_bound(eps_p, r_max, mdp.gamma)
         sim.append({"mix": lam, "eps_P": eps_p, "lhs": lhs, "rhs": rhs, "error_mu0": abs(lhs - rhs),
                     "error_vector": vec_err, "dv_sup": float(np.max(np.abs(v2 - v))), "classic_bound": bound})
     out["simulation"] = sim
