@@ -344,6 +344,7 @@ def gspo_clip(
     *,
     eps_low: float = 3e-4,
     eps_high: float = 4e-4,
+    dual_clip: float | None = None,
     aggregation: str = "seq-mean-token-mean",
     constant: float | None = None,
 ) -> PolicyLoss:
@@ -355,7 +356,7 @@ def gspo_clip(
     Defaults are the paper's ε (3e-4, 4e-4). ``approx_kl`` of the result is the k3 estimate on the
     sequence log-ratio. TRL's ``importance_sampling_level="sequence"`` and verl's ``gspo`` (the
     "GSPO-token" form sg[s_i]·π/sg[π], equal in value and gradient when A is constant per response)
-    compute this loss.
+    compute this loss. ``dual_clip`` as in :func:`ppo_clip`, on the sequence ratio.
 
     Shapes: logp[B, T], old_logp[B, T], advantages[B] (or [B, T]), mask[B, T] -> :class:`PolicyLoss`.
 
@@ -364,7 +365,7 @@ def gspo_clip(
     """
     lp, old, a, m = _token_triplet(logp, old_logp, advantages, mask)
     seq = sequence_log_ratio(lp, old, m).unsqueeze(1).expand(lp.shape)
-    t = ppo_token_losses(seq, torch.zeros_like(seq.detach()), a, m, eps_low=eps_low, eps_high=eps_high)
+    t = ppo_token_losses(seq, torch.zeros_like(seq.detach()), a, m, eps_low=eps_low, eps_high=eps_high, dual_clip=dual_clip)
     return _policy_loss(aggregate(t.per_token, t.mask, aggregation=aggregation, constant=constant), t)
 
 
