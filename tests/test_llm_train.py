@@ -112,6 +112,11 @@ def test_resume_after_kill_is_bit_for_bit(tmp_path, family):
     assert [x["loss"] for x in la] == [x["loss"] for x in lb]
     for key in ("step", "loss", "reward_mean", "response_length_mean", "kl", "entropy", "tokens_per_s"):
         assert key in la[0]
+    # strict JSON: no NaN tokens (the DPO family has no KL; it is written as null)
+    text = (tmp_path / "a" / "metrics.jsonl").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    if family == "dpo":
+        assert la[0]["kl"] is None
 
 
 def test_dpo_step_runs_every_loss():

@@ -745,6 +745,12 @@ def _progress(k: int, total: int, r: StepResult, end: int) -> None:
           f"{r.tokens_per_s:.0f} tok/s", end="" if k < end else "\n", file=sys.stderr, flush=True)
 
 
+def _json_metrics(r: StepResult) -> dict:
+    """``asdict(r)`` with non-finite floats written as null (strict JSON; e.g. kl is not defined for the DPO and
+    SFT families)."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(r).items()}
+
+
 def train(cfg: TrainConfig, out: str | Path, *, max_steps: int | None = None, on_step=None, tokenizer=None, model=None) -> Trainer:
     """Run ``cfg`` into folder ``out``: metrics.jsonl (one object per step), checkpoint.pt (atomic, every
     ``checkpoint_every`` steps and at the end), config.json; resume from ``out/checkpoint.pt`` when present
@@ -771,7 +777,7 @@ def train(cfg: TrainConfig, out: str | Path, *, max_steps: int | None = None, on
         r = tr.step(k)
         if main:
             with open(mpath, "a") as f:
-                f.write(json.dumps(asdict(r)) + "\n")
+                f.write(json.dumps(_json_metrics(r), allow_nan=False) + "\n")
             if cfg.progress:
                 _progress(k, cfg.steps, r, end)
         if on_step is not None:
