@@ -179,8 +179,8 @@ def test_trl_kl_term_is_k3_to_the_reference_added_per_token():
 
 
 def test_trl_sequence_level_importance_sampling_is_gspo():
-    """importance_sampling_level="sequence": one ratio per response, exp of the token-mean log-ratio (GSPO),
-    restated here as a loop over responses (rlref has no GSPO loss: this documents TRL's formula)."""
+    """importance_sampling_level="sequence": one ratio per response, exp of the token-mean log-ratio (GSPO), i.e.
+    rlref's gspo_clip, and also the same loop over responses written out (value and gradient)."""
     logp, old, adv, mask = _batch(7)
     theirs = _trl_grpo_loss("grpo", logp, old, adv, mask, level="sequence")
     per = []
@@ -189,6 +189,9 @@ def test_trl_sequence_level_importance_sampling_is_gspo():
         s = torch.exp((logp[b][m] - old[b][m]).mean())
         per.append(-torch.minimum(s * adv[b], torch.clamp(s, 0.8, 1.28) * adv[b]))
     torch.testing.assert_close(torch.stack(per).mean(), theirs, atol=1e-12, rtol=1e-12)
+    ours = losses.gspo_clip(logp, old, adv, mask, eps_low=0.2, eps_high=0.28).loss
+    torch.testing.assert_close(ours, theirs, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(torch.autograd.grad(ours, logp)[0], torch.autograd.grad(theirs, logp)[0], atol=1e-12, rtol=1e-12)
 
 
 # ----------------------------------------------------------------------------- rewards and preference losses

@@ -156,18 +156,16 @@ def trl_grpo_loss(
 
     Per-token loss ℓ (``aggregation="none"``), then TRL's reduction:
 
-    ============  =====================================================  ==========================================
-    loss_type     per-token loss                                          reduction (÷ gradient_accumulation_steps)
-    ============  =====================================================  ==========================================
-    grpo          ``ppo_clip(eps_low=ε, eps_high=ε_high, dual_clip=δ)``   ``seq-mean-token-mean``
-    bnpo          same                                                    ``token-mean`` (local tokens)
-    dr_grpo       same                                                    ``constant``, C = max_completion_length
-    dapo          same                                                    Σ ℓ / (N_items/P · GA/S) (global tokens)
-    luspo         same (GSPO ratio, sequence level)                       ``seq-mean-token-sum``
-    cispo         ``cispo_loss(eps_low=1, eps_high=ε_high − 1)``          as dapo
-    sapo          ``sapo_loss(τ_pos, τ_neg)``                              ``seq-mean-token-mean``
-    vespo         ``vespo_loss(k, λ)``                                     as dapo
-    ============  =====================================================  ==========================================
+    | loss_type | per-token loss | reduction (then ÷ gradient_accumulation_steps) |
+    |---|---|---|
+    | grpo | ``ppo_clip(eps_low=ε, eps_high=ε_high, dual_clip=δ)`` | ``seq-mean-token-mean`` |
+    | bnpo | same | ``token-mean`` (local tokens) |
+    | dr_grpo | same | ``constant``, C = max_completion_length |
+    | dapo | same | Σ ℓ / (N_items/P · GA/S) (global tokens) |
+    | luspo | same, on GSPO's sequence ratio | ``seq-mean-token-sum`` |
+    | cispo | ``cispo_loss(eps_low=1, eps_high=ε_high − 1)`` | as dapo |
+    | sapo | ``sapo_loss(τ_pos, τ_neg)`` | ``seq-mean-token-mean`` |
+    | vespo | ``vespo_loss(k, λ)`` | as dapo |
 
     ``importance_sampling_level="sequence"`` replaces the token ratio by GSPO's sequence ratio
     (``gspo_clip``; clip loss types only here). TRL's ``delta`` (INTELLECT-2's upper bound on the ratio
