@@ -49,9 +49,13 @@ def test_log_barrier_step_equals_cvxpy(L, eta, scale):
     p = adv.log_barrier_ftrl_step(L, eta)
     assert p.shape == L.shape and np.all(p > 0) and abs(p.sum() - 1.0) < 1e-12
     p_cvx, val_cvx = _cvx_log_barrier(L, eta)
-    # our objective is never worse than the convex solver's, and the minimizers agree
+    # our objective is never worse than the convex solver's, and the minimizers agree (to cvxpy's accuracy: with
+    # losses up to 3e4, Clarabel's p can be off by ~1e-5 with its "inaccurate" warning, so 1e-4 here)
     assert _lb_objective(p, L, eta) <= val_cvx + 1e-7 * (1 + abs(val_cvx))
-    assert np.max(np.abs(p - p_cvx)) < 1e-5
+    assert np.max(np.abs(p - p_cvx)) < 1e-4
+    # KKT (the certificate of the strictly convex problem): 1/(η p_i) − L_i is the same multiplier for every i
+    mult = 1.0 / (eta * p) - L
+    assert np.ptp(mult) <= 1e-8 * (1.0 + np.max(np.abs(L)) + np.max(1.0 / (eta * p)))
 
 
 def test_log_barrier_step_kkt_and_batching():

@@ -77,6 +77,7 @@ from typing import Any
 import numpy as np
 
 from rlref._checks import as_float_array, as_generator, check_count, check_finite, check_positive
+from rlref.algorithms._mdp_checks import check_finite_horizon
 from rlref.mdp import TabularMDP
 from rlref.policy import softmax_policy, validate_policy
 from rlref.solve import occupancy_measure, policy_from_occupancy, value_iteration
@@ -378,8 +379,7 @@ def punishing_losses(mdp: TabularMDP, phi: Any, K: int, *, refresh: int = 10, no
     learner, so it is oblivious and fixed in advance (derived here). Shape (K, H, S, A).
     References: Dai et al. (2023), §2 (oblivious adversary); the construction is derived here.
     """
-    if not isinstance(mdp, TabularMDP) or mdp.horizon is None:
-        raise ValueError("mdp must be a finite-horizon TabularMDP")
+    check_finite_horizon(mdp)
     f = _simplex_phi(phi)
     S, A = mdp.num_states, mdp.num_actions
     if f.shape[:2] != (S, A):
@@ -423,8 +423,7 @@ class Simulator:
     """
 
     def __init__(self, mdp: TabularMDP, rng: np.random.Generator) -> None:
-        if not isinstance(mdp, TabularMDP) or mdp.horizon is None:
-            raise ValueError("mdp must be a finite-horizon TabularMDP")
+        check_finite_horizon(mdp)
         self.mdp = mdp
         self.rng = as_generator(rng, None)
         self._P = np.asarray(mdp.dense_P())
@@ -746,8 +745,7 @@ def oreps_projection(mdp: TabularMDP, q_tilde: Any, v0: Any = None, tol: float =
     Shapes: q_tilde[h, s, a] (positive) -> OREPSProjection. RuntimeError if Newton fails.
     References: Zimin & Neu (2013), §4 (O-REPS: the projection and its dual); the Newton solve is derived here.
     """
-    if not isinstance(mdp, TabularMDP) or mdp.horizon is None:
-        raise ValueError("mdp must be a finite-horizon TabularMDP")
+    check_finite_horizon(mdp)
     if mdp.is_stage_dependent:
         raise ValueError("mdp must have stationary transitions")
     H, S, A = mdp.horizon, mdp.num_states, mdp.num_actions

@@ -58,6 +58,7 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_softmax, logsumexp
 
 from rlref._checks import as_float_array, check_beta, check_count, check_positive
+from rlref.algorithms._mdp_checks import check_finite_horizon
 from rlref.linear import LinearMDP
 from rlref.mdp import TabularMDP
 from rlref.policy import validate_policy
@@ -107,14 +108,6 @@ class Trajectories:
     states: np.ndarray
     actions: np.ndarray
     final_states: np.ndarray
-
-
-def _check_finite_horizon(mdp: TabularMDP) -> int:
-    if not isinstance(mdp, TabularMDP):
-        raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
-    if mdp.horizon is None:
-        raise ValueError("demonstration-regularized RL needs a finite-horizon MDP (horizon=H); got a discounted one")
-    return mdp.horizon
 
 
 def _check_int_array(name: str, x: object, upper: int) -> np.ndarray:
@@ -172,7 +165,7 @@ def sample_trajectories(mdp: TabularMDP, pi: np.ndarray, num_episodes: int, rng:
     the H stages only). Shapes: pi[s, a] or pi[h, s, a] -> Trajectories with int arrays [N, H].
     Raises ValueError if the MDP is discounted, pi is not a policy for it, or num_episodes < 1.
     """
-    _check_finite_horizon(mdp)
+    check_finite_horizon(mdp, "demonstration-regularized RL is episodic")
     pi = _staged_policy(mdp, pi)
     N = check_count("num_episodes", num_episodes)
     P = _stage_P(mdp)
@@ -313,7 +306,7 @@ def trajectory_kl(mdp: TabularMDP, pi_expert: np.ndarray, pi_bc: np.ndarray) -> 
     Returns +inf if π_E puts mass where π_BC has none at a reachable state.
     References: Tiapkin et al. (2024), §3 (the BC guarantee is stated for this quantity).
     """
-    _check_finite_horizon(mdp)
+    check_finite_horizon(mdp, "demonstration-regularized RL is episodic")
     pe = _staged_policy(mdp, pi_expert, "pi_expert")
     pb = _staged_policy(mdp, pi_bc, "pi_bc")
     d = state_occupancy(mdp, np.ascontiguousarray(pe))
@@ -521,7 +514,7 @@ def _explore_until_certified(plan, update, P: np.ndarray, cP: np.ndarray, mu0: n
 
 def _explore(mdp: TabularMDP, ref: np.ndarray | None, lam: float | None, epsilon: float, delta: float, rng: np.random.Generator,
              max_episodes: int, bonus_scale: float, growth: float, record_policies: bool) -> BPIResult:
-    H = _check_finite_horizon(mdp)
+    H = check_finite_horizon(mdp, "demonstration-regularized RL is episodic")
     _check_explorer_args(epsilon, delta, bonus_scale, max_episodes, growth)
     S, A = mdp.num_states, mdp.num_actions
     P = _stage_P(mdp)
@@ -586,7 +579,7 @@ def regularized_bpi(mdp: TabularMDP, pi_ref: np.ndarray | None, lam: float, epsi
     Tiapkin et al. (2023), "Fast rates for maximum entropy exploration", UCBVI-Ent; constants
     derived here.
     """
-    H = _check_finite_horizon(mdp)
+    H = check_finite_horizon(mdp, "demonstration-regularized RL is episodic")
     lam = check_beta("lam", lam)
     ref = None if pi_ref is None else np.ascontiguousarray(_staged_policy(mdp, pi_ref, "pi_ref"))
     if ref is not None and H != ref.shape[0]:
@@ -633,7 +626,7 @@ def linear_regularized_bpi(lin: LinearMDP, pi_ref: np.ndarray | None, lam: float
     if not isinstance(lin, LinearMDP):
         raise ValueError(f"lin must be a LinearMDP, got {type(lin).__name__}")
     mdp = lin.to_tabular()
-    H = _check_finite_horizon(mdp)
+    H = check_finite_horizon(mdp, "demonstration-regularized RL is episodic")
     lam = check_beta("lam", lam)
     _check_explorer_args(epsilon, delta, bonus_scale, max_episodes, growth)
     rho = check_positive("ridge", ridge)
@@ -724,7 +717,7 @@ def suboptimality_decomposition(mdp: TabularMDP, pi_expert: np.ndarray, pi_bc: n
     References: Tiapkin et al. (2024), §4, the decomposition behind Cor. 3 (V* − V^π̂ ≤ expert gap
     + λ·KL_traj(π_E ‖ π_BC) + regularized BPI error); the exact five-term identity is derived here.
     """
-    _check_finite_horizon(mdp)
+    check_finite_horizon(mdp, "demonstration-regularized RL is episodic")
     lam = check_beta("lam", lam)
     pe = np.ascontiguousarray(_staged_policy(mdp, pi_expert, "pi_expert"))
     pb = np.ascontiguousarray(_staged_policy(mdp, pi_bc, "pi_bc"))
@@ -851,7 +844,7 @@ def demo_regularized_rlhf(mdp: TabularMDP, pi_ref: np.ndarray | None, pairs: Pre
     ``reward`` skips the fit (reuse one r̂ for several λ / references).
     References: Tiapkin et al. (2024), §5, demonstration-regularized RLHF.
     """
-    H = _check_finite_horizon(mdp)
+    H = check_finite_horizon(mdp, "demonstration-regularized RL is episodic")
     lam = check_beta("lam", lam)
     S, A = mdp.num_states, mdp.num_actions
     if reward is None:

@@ -56,6 +56,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from rlref._checks import as_generator, check_choice, check_count, check_positive, check_probability
+from rlref.algorithms._mdp_checks import check_finite_horizon
 from rlref.mdp import TabularMDP
 from rlref.policy import uniform_policy
 from rlref.solve import policy_evaluation, q_values, value_iteration
@@ -168,10 +169,7 @@ class QLearningResult:
 
 # ------------------------------------------------------------------------------------ checks
 def _check_mdp(mdp: TabularMDP) -> TabularMDP:
-    if not isinstance(mdp, TabularMDP):
-        raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
-    if mdp.horizon is None:
-        raise ValueError("mdp must be finite-horizon (horizon=T): the effective horizon is defined for episodic MDPs")
+    check_finite_horizon(mdp, "the effective horizon is defined for episodic MDPs")
     return mdp
 
 

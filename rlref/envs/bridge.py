@@ -20,10 +20,41 @@ import scipy.sparse as sp
 from rlref._checks import as_float_array, check_finite
 from rlref.mdp import TabularMDP
 
-__all__ = ["from_deterministic", "load_bridge_npz", "BRIDGE_SPARSE_THRESHOLD"]
+__all__ = ["from_deterministic", "load_bridge_npz", "with_done_state", "BRIDGE_SPARSE_THRESHOLD"]
 
 #: ``sparse=None`` stores P as CSR from this many states on.
 BRIDGE_SPARSE_THRESHOLD = 2000
+
+
+def with_done_state(transitions: np.ndarray, rewards: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Checked BRIDGE arrays with the absorbing done state S appended (the loader's convention, module docstring):
+
+        nxt[s, a] = transitions[s, a], with −1 replaced by S;   nxt[S, a] = S;   r[s, a] = rewards[s, a];   r[S, a] = 0.
+
+    Shapes: transitions[S, a] (integers in [−1, S); integral floats accepted), rewards[S, A] -> nxt[S + 1, A] (int64),
+    r[S + 1, A] (float64). Raises ValueError if transitions is not a non-empty 2-d integer array with entries in
+    [−1, S), or rewards has another shape or a non-finite entry (named by index).
+    References: Laidlaw, Russell, Dragan (2023), the BRIDGE dataset; ``load_mdp`` in cassidylaidlaw/effective-horizon.
+    """
+    T = np.asarray(transitions)
+    if T.ndim != 2 or T.shape[0] == 0 or T.shape[1] == 0:
+        raise ValueError(f"transitions must be a non-empty 2-d array transitions[s, a], got shape {T.shape}")
+    if not np.issubdtype(T.dtype, np.integer):
+        if np.issubdtype(T.dtype, np.floating) and np.all(np.isfinite(T)) and np.all(T == np.round(T)):
+            T = T.astype(np.int64)
+        else:
+            raise ValueError(f"transitions must hold integers (next state or -1), got dtype {T.dtype}")
+    S, A = T.shape
+    bad = (T < -1) | (T >= S)
+    if np.any(bad):
+        s, a = (int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"transitions[{s}, {a}] = {int(T[s, a])} must lie in [-1, {S}) (-1 = terminal)")
+    R = as_float_array("rewards", rewards, ndim=2)
+    if R.shape != (S, A):
+        raise ValueError(f"rewards must have the shape of transitions {(S, A)}, got {R.shape}")
+    check_finite("rewards", R)
+    nxt = np.concatenate([np.where(T == -1, S, T), np.full((1, A), S)], axis=0).astype(np.int64)
+    return nxt, np.concatenate([R, np.zeros((1, A))], axis=0)
 
 
 def from_deterministic(
@@ -54,30 +85,11 @@ def from_deterministic(
     finite, or neither gamma nor horizon is given.
     References: Laidlaw, Russell, Dragan (2023), the BRIDGE dataset.
     """
-    T = np.asarray(transitions)
-    if T.ndim != 2 or T.shape[0] == 0 or T.shape[1] == 0:
-        raise ValueError(f"transitions must be a non-empty 2-d array transitions[s, a], got shape {T.shape}")
-    if not np.issubdtype(T.dtype, np.integer):
-        if np.issubdtype(T.dtype, np.floating) and np.all(np.isfinite(T)) and np.all(T == np.round(T)):
-            T = T.astype(np.int64)
-        else:
-            raise ValueError(f"transitions must hold integers (next state or -1), got dtype {T.dtype}")
-    S, A = T.shape
-    bad = (T < -1) | (T >= S)
-    if np.any(bad):
-        s, a = (int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"transitions[{s}, {a}] = {int(T[s, a])} must lie in [-1, {S}) (-1 = terminal)")
-    R = as_float_array("rewards", rewards, ndim=2)
-    if R.shape != (S, A):
-        raise ValueError(f"rewards must have the shape of transitions {(S, A)}, got {R.shape}")
-    check_finite("rewards", R)
+    nxt, r = with_done_state(transitions, rewards)
     if gamma is None and horizon is None:
         raise ValueError("give horizon=H (episodic, as in BRIDGE) or gamma in [0, 1) (discounted)")
-
-    n = S + 1
-    done = S
-    nxt = np.concatenate([np.where(T == -1, done, T), np.full((1, A), done)], axis=0).astype(np.int64)
-    r = np.concatenate([R, np.zeros((1, A))], axis=0)
+    n, A = nxt.shape
+    S = done = n - 1
     use_sparse = n >= BRIDGE_SPARSE_THRESHOLD if sparse is None else bool(sparse)
     if use_sparse:
         P = sp.csr_matrix((np.ones(n * A), nxt.ravel(), np.arange(n * A + 1)), shape=(n * A, n))

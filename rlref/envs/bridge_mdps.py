@@ -26,7 +26,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rlref._checks import as_float_array, check_count, check_finite, check_probability
+from rlref._checks import check_count, check_probability
+from rlref.envs.bridge import with_done_state
 from rlref.mdp import TabularMDP
 
 __all__ = ["MINIGRID_ACTIONS", "minigrid_arrays", "minigrid_suite", "sticky_actions"]
@@ -135,21 +136,9 @@ def sticky_actions(
     """
     p = check_probability("repeat_probability", repeat_probability)
     check_count("horizon", horizon)
-    T = np.asarray(transitions)
-    if T.ndim != 2 or T.size == 0 or not np.issubdtype(T.dtype, np.integer):
-        raise ValueError(f"transitions must be a non-empty 2-d integer array transitions[s, a], got shape {T.shape}, dtype {T.dtype}")
-    S, A = T.shape
-    bad = (T < -1) | (T >= S)
-    if np.any(bad):
-        s, a = (int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"transitions[{s}, {a}] = {int(T[s, a])} must lie in [-1, {S}) (-1 = terminal)")
-    Rw = as_float_array("rewards", rewards, ndim=2)
-    if Rw.shape != (S, A):
-        raise ValueError(f"rewards must have the shape of transitions {(S, A)}, got {Rw.shape}")
-    check_finite("rewards", Rw)
+    nxt, rw = with_done_state(transitions, rewards)
+    S, A = nxt.shape[0] - 1, nxt.shape[1]
     D = S
-    nxt = np.concatenate([np.where(T == -1, D, T), np.full((1, A), D)], axis=0)
-    rw = np.concatenate([Rw, np.zeros((1, A))], axis=0)
     n = (S + 1) * A + 1
     start = n - 1
     P = np.zeros((n, A, n))
