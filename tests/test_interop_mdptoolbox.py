@@ -118,3 +118,14 @@ def test_bad_inputs_name_the_argument():
     staged = TabularMDP(P=np.stack([garnet(3, 2, 2, gamma=0.9, seed=k).dense_P() for k in range(2)]), R=np.zeros((2, 3, 2)), horizon=2)
     with pytest.raises(ValueError, match="stationary"):
         to_mdptoolbox(staged)
+
+
+def test_to_mdptoolbox_refuses_an_action_mask():
+    from rlref.interop import to_mdptoolbox
+    from rlref.mdp import TabularMDP
+
+    P = np.full((2, 2, 2), 0.5)
+    mask = np.array([[True, False], [True, True]])
+    mdp = TabularMDP(P, np.zeros((2, 2)), gamma=0.9, action_mask=mask)
+    with pytest.raises(ValueError, match="action_mask"):
+        to_mdptoolbox(mdp)

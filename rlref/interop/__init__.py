@@ -9,6 +9,7 @@ __all__ = ["quantecon"]
 from rlref.interop.gymnasium import from_gymnasium, to_gymnasium  # noqa: E402
 from rlref.interop.mdptoolbox import MdptoolboxArrays, from_mdptoolbox, to_mdptoolbox  # noqa: E402
 from rlref.interop.openspiel import MatrixGame, from_matrix_game  # noqa: E402
+from rlref.interop.quantecon import from_quantecon, to_quantecon  # noqa: E402
 
 __all__ += ["gymnasium", "mdptoolbox", "openspiel", "from_gymnasium", "to_gymnasium", "MdptoolboxArrays", "from_mdptoolbox", "to_mdptoolbox",
-            "MatrixGame", "from_matrix_game"]
+            "MatrixGame", "from_matrix_game", "from_quantecon", "to_quantecon"]

@@ -161,8 +161,13 @@ def to_mdptoolbox(mdp: TabularMDP, *, sparse: bool | None = None) -> MdptoolboxA
     sparse MDP) a tuple of A CSR matrices, P[a] = rows a, A + a, 2A + a, ... of the CSR (S·A, S) form,
     never densified. R[s, a] = r(s, a). The terminal mask has no pymdptoolbox counterpart (terminal
     states stay absorbing with zero reward, which is all it means).
-    Raises ValueError for a stage-dependent MDP (P[h] or r[h]).
+    Raises ValueError for a stage-dependent MDP (P[h] or r[h]) and for an MDP with an action mask
+    (pymdptoolbox has none; writing the masked actions out would silently make them available:
+    use :func:`rlref.interop.quantecon.to_quantecon`, which writes them as -inf rewards).
     """
+    if mdp.action_mask is not None:
+        raise ValueError("to_mdptoolbox: the MDP has an action_mask and pymdptoolbox has no action masks "
+                         "(the masked actions would become available); use rlref.interop.to_quantecon instead")
     if mdp.is_stage_dependent:
         raise ValueError("to_mdptoolbox needs a stationary MDP: pymdptoolbox has no stage-dependent P[h] / r[h]")
     A = mdp.num_actions
