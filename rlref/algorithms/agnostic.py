@@ -66,6 +66,15 @@ __all__ = [
 ]
 
 
+def _in_range(name: str, t: np.ndarray, upper: int, what: str) -> np.ndarray:
+    """``t`` as int64 if every entry lies in [0, upper); else ValueError naming the first bad index and value."""
+    bad = (t < 0) | (t >= upper)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{name}[{', '.join(map(str, idx))}] = {int(t[idx])} is not {what} in [0, {upper})")
+    return t.astype(np.int64)
+
+
 def check_policy_class(policies: object, num_actions: int) -> np.ndarray:
     """``policies`` as an int array [k, h, s] with actions in [0, num_actions); ValueError otherwise."""
     A = check_count("num_actions", num_actions)
@@ -74,22 +83,14 @@ def check_policy_class(policies: object, num_actions: int) -> np.ndarray:
         raise ValueError(f"policies must have shape (k, H, S) with k, H, S >= 1, got {p.shape}")
     if not np.issubdtype(p.dtype, np.integer):
         raise ValueError(f"policies must hold integer actions, got dtype {p.dtype}")
-    bad = (p < 0) | (p >= A)
-    if bad.any():
-        k, h, s = (int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"policies[{k}, {h}, {s}] = {int(p[k, h, s])} is not an action in [0, {A})")
-    return p.astype(np.int64)
+    return _in_range("policies", p, A, "an action")
 
 
 def _check_nxt(nxt: object, H: int, S: int, A: int) -> np.ndarray:
     t = np.asarray(nxt)
     if t.shape != (max(H - 1, 0), S, A) or (t.size and not np.issubdtype(t.dtype, np.integer)):
         raise ValueError(f"nxt must be an integer array of shape (H-1, S, A) = ({H - 1}, {S}, {A}), got {t.shape}")
-    bad = (t < 0) | (t >= S)
-    if bad.any():
-        h, s, a = (int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"nxt[{h}, {s}, {a}] = {int(t[h, s, a])} is not a state in [0, {S})")
-    return t.astype(np.int64)
+    return _in_range("nxt", t, S, "a state")
 
 
 def cumulative_reachability(policies: object, nxt: object, num_actions: int, start: int = 0) -> np.ndarray:

@@ -261,6 +261,16 @@ def shortest_path_option_values(distance: np.ndarray, n: int, gamma: float) -> n
     return -(1.0 - np.power(g_, steps)) / (1.0 - g_)
 
 
+def _pair_differences(values: np.ndarray, distance: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pairs, ΔV, Δd) for rows (s, s_sub, g): ΔV = V(s_sub, g) − V(s, g), Δd = d*(s, g) − d*(s_sub, g)."""
+    p = np.asarray(pairs)
+    if p.ndim != 2 or p.shape[1] != 3:
+        raise ValueError(f"pairs must have shape (m, 3) of (s, s_sub, g) rows, got {p.shape}")
+    v = np.asarray(values, dtype=float)
+    d = np.asarray(distance, dtype=float)
+    return p, v[p[:, 1], p[:, 2]] - v[p[:, 0], p[:, 2]], d[p[:, 0], p[:, 2]] - d[p[:, 1], p[:, 2]]
+
+
 def advantage_sign_accuracy(values: np.ndarray, distance: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """For rows (s, s_sub, g) of ``pairs``: 1 if sign(V(s_sub, g) − V(s, g)) = sign(d*(s, g) − d*(s_sub, g)),
     else 0 (a zero value difference counts as wrong when the distances differ). Pairs with equal
@@ -269,13 +279,7 @@ def advantage_sign_accuracy(values: np.ndarray, distance: np.ndarray, pairs: np.
     This is the quantity the OTA paper plots for HIQL's high-level advantage (§3, "the sign of the
     advantage frequently becomes incorrect"). Shapes: values[s, g], distance[s, g], pairs[m, 3] -> [m].
     """
-    p = np.asarray(pairs)
-    if p.ndim != 2 or p.shape[1] != 3:
-        raise ValueError(f"pairs must have shape (m, 3) of (s, s_sub, g) rows, got {p.shape}")
-    v = np.asarray(values, dtype=float)
-    d = np.asarray(distance, dtype=float)
-    dv = v[p[:, 1], p[:, 2]] - v[p[:, 0], p[:, 2]]
-    dd = d[p[:, 0], p[:, 2]] - d[p[:, 1], p[:, 2]]
+    _, dv, dd = _pair_differences(values, distance, pairs)
     return (np.sign(dv) == np.sign(dd)).astype(float)
 
 
@@ -297,13 +301,7 @@ def advantage_sign_probability(values: np.ndarray, distance: np.ndarray, pairs: 
     from scipy.special import ndtr
 
     sd = check_positive("sigma", sigma)
-    p = np.asarray(pairs)
-    if p.ndim != 2 or p.shape[1] != 3:
-        raise ValueError(f"pairs must have shape (m, 3) of (s, s_sub, g) rows, got {p.shape}")
-    v = np.asarray(values, dtype=float)
-    d = np.asarray(distance, dtype=float)
-    dv = v[p[:, 1], p[:, 2]] - v[p[:, 0], p[:, 2]]
-    dd = d[p[:, 0], p[:, 2]] - d[p[:, 1], p[:, 2]]
+    p, dv, dd = _pair_differences(values, distance, pairs)
     if np.any(dd == 0):
         i = int(np.argmax(dd == 0))
         raise ValueError(f"pairs[{i}] = {p[i].tolist()} has equal distances to the goal: the advantage has no right sign")
