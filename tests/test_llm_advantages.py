@@ -354,3 +354,21 @@ def test_group_by_index_bad_inputs():
         adv.group_by_index(_t([1.0, 2.0]), [["a"], ["a"]])
     with pytest.raises(ValueError, match="estimator must be one of"):
         adv.grouped_advantages(_t([1.0, 2.0]), [0, 0], "nope")
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_grouped_advantages_are_equivariant_to_shuffling_responses(data):
+    """Permuting the responses (with their ids) permutes the advantages, whatever the group layout; and each
+    equals the per-group loop."""
+    from rlref.testing.strategies import rewards as reward_arrays
+
+    n = data.draw(st.integers(2, 12))
+    scores = torch.as_tensor(data.draw(reward_arrays((n,))), dtype=torch.float64)
+    ids = data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))
+    perm = data.draw(st.permutations(list(range(n))))
+    for name in ("grpo", "dr_grpo", "reinforce_pp"):
+        a = adv.grouped_advantages(scores, ids, name)
+        b = adv.grouped_advantages(scores[perm], [ids[i] for i in perm], name)
+        torch.testing.assert_close(b, a[perm], atol=1e-12, rtol=0)
+    torch.testing.assert_close(adv.grouped_advantages(scores, ids, "grpo"), _by_hand(scores, ids, adv.grpo), atol=1e-12, rtol=0)
