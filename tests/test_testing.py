@@ -364,3 +364,21 @@ def test_fuzzing_example_in_docs_runs() -> None:
     namespace: dict[str, object] = {}
     exec(compile(code, "docs/testing.md", "exec"), namespace)
     namespace["test_kl_refuses_or_is_right"]()  # type: ignore[operator]
+
+
+@settings(max_examples=40, deadline=None)
+@given(tabular_mdps(min_actions=2, masked=True).flatmap(lambda m: st.tuples(st.just(m), policies(m), policies(m, deterministic=True))))
+def test_masked_mdps_have_a_valid_mask_and_their_policies_respect_it(triple):
+    mdp, pi, det = triple
+    mask = mdp.action_mask
+    assert mask is not None and mask.shape == (mdp.num_states, mdp.num_actions)
+    assert mask.any(axis=1).all() and not mask.all()  # >= 1 action per state, >= 1 masked pair
+    for p in (pi, det):
+        assert np.all(p[..., ~mask] == 0.0)
+        np.testing.assert_allclose(p.sum(axis=-1), 1.0, atol=1e-12)
+    assert set(np.unique(det)) <= {0.0, 1.0}
+
+
+def test_masked_false_by_default_and_validated():
+    with pytest.raises(ValueError, match="masked"):
+        tabular_mdps(masked="yes")

@@ -118,6 +118,17 @@ def _one_hot(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- public strategies
+def _action_mask(rng: np.random.Generator, S: int, A: int) -> np.ndarray:
+    """A random bool mask[s, a] with >= 1 available action per state and, when A >= 2, >= 1 masked pair."""
+    mask = rng.random((S, A)) >= rng.uniform(0.1, 0.7)
+    keep = rng.integers(A, size=S)
+    mask[np.arange(S), keep] = True
+    if A >= 2 and mask.all():
+        s = int(rng.integers(S))
+        mask[s, (keep[s] + 1) % A] = False
+    return mask
+
+
 def tabular_mdps(
     min_states: int = 1,
     max_states: int = 6,
@@ -134,6 +145,7 @@ def tabular_mdps(
     random_mu0: bool | None = None,
     allow_zeros: bool = True,
     reward_range: tuple[float, float] = (-1.0, 1.0),
+    masked: bool | None = False,
 ) -> SearchStrategy[TabularMDP]:
     """Random finite MDPs (:class:`rlref.TabularMDP`), discounted or finite-horizon.
 
@@ -157,6 +169,9 @@ def tabular_mdps(
       random_mu0: True -> a random full-support ``mu0``; False -> uniform; None -> either.
       allow_zeros: whether stochastic transition rows may contain exact zeros.
       reward_range: rewards are uniform on this interval.
+      masked: True -> a random ``action_mask[s, a]`` (each pair masked with a random probability,
+        at least one action available in every state; with A >= 2 at least one pair is masked);
+        False (the default) -> ``action_mask=None``; None -> either.
 
     Every generated MDP passes ``TabularMDP`` validation (rows sum to 1 within 1e-12).
     Raises ValueError at call time for inconsistent arguments.
@@ -176,7 +191,7 @@ def tabular_mdps(
     _bounds("min_states", min_states, "max_states", max_states)
     _bounds("min_actions", min_actions, "max_actions", max_actions)
     for n, v in (("discounted", discounted), ("sparse", sparse), ("deterministic", deterministic),
-                 ("stage_dependent", stage_dependent), ("random_mu0", random_mu0)):
+                 ("stage_dependent", stage_dependent), ("random_mu0", random_mu0), ("masked", masked)):
         _tristate(n, v)
     if discounted is True and stage_dependent is True:
         raise ValueError("stage_dependent=True needs a finite horizon, but discounted=True")
@@ -214,9 +229,10 @@ def tabular_mdps(
         r_shape = ((H,) if staged_R else ()) + (S, A) + ((S,) if rshape == "sas" else ())
         R = rng.uniform(r_lo, r_hi, size=r_shape)
         mu0 = _simplex(rng, (S,)) if rand_mu0 else None
+        mask = _action_mask(rng, S, A) if _flag(draw, masked) else None
         # name the reward layout: with H = S = A a 3-d R would be ambiguous
         axes = ("h" if staged_R else "") + rshape
-        return TabularMDP(P, R, gamma=g, horizon=H, mu0=mu0, name=f"random(S={S}, A={A})", reward_axes=axes)
+        return TabularMDP(P, R, gamma=g, horizon=H, mu0=mu0, name=f"random(S={S}, A={A})", reward_axes=axes, action_mask=mask)
 
     return build()
 
@@ -238,7 +254,8 @@ def policies(
     a finite horizon, as in :func:`rlref.policy.uniform_policy`).
 
     ``deterministic``: True -> one-hot rows; False -> random stochastic rows (with exact zeros
-    if ``allow_zeros``); None -> either. Every row is a probability distribution (sum 1 within
+    if ``allow_zeros``); None -> either. A masked MDP's policies put mass only on available actions
+    (``mdp.action_mask``). Every row is a probability distribution (sum 1 within
     1e-12). Use with ``flatmap`` or ``st.data()`` to pair policies with a drawn MDP.
 
     Example::
@@ -259,13 +276,27 @@ def policies(
     S, A = mdp.num_states, mdp.num_actions
     shape = (mdp.horizon, S, A) if stages and mdp.horizon is not None else (S, A)
 
+    mask = mdp.action_mask
+
     @st.composite
     def build(draw: Any) -> np.ndarray:
         det = _flag(draw, deterministic)
         rng = np.random.default_rng(draw(_SEEDS))
         if det:
-            return _one_hot(rng, shape)
-        return _simplex(rng, shape, zero_prob=rng.uniform(0.0, 0.5) if allow_zeros else 0.0)
+            pi = _one_hot(rng, shape)
+        else:
+            pi = _simplex(rng, shape, zero_prob=rng.uniform(0.0, 0.5) if allow_zeros else 0.0)
+        if mask is None:
+            return pi
+        # only available actions: weights on them (a row with no mass left gets the uniform over A(s))
+        w = np.where(mask, rng.random(shape) if det else pi, 0.0)
+        if det:
+            w = (w == w.max(axis=-1, keepdims=True)) & mask
+            w = w & (np.cumsum(w, axis=-1) == 1)
+        w = w.astype(np.float64)
+        empty = w.sum(axis=-1, keepdims=True) == 0
+        w = np.where(empty, mask.astype(np.float64), w)
+        return w / w.sum(axis=-1, keepdims=True)
 
     return build()
 
