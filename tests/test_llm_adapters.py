@@ -371,6 +371,37 @@ def test_verl_length_estimators_feed_rlref_length_rewards():
     torch.testing.assert_close(adv[:, 0], exp, atol=1e-12, rtol=0)
 
 
+def test_verl_dler_and_grpo_lambda_and_rloo_estimators():
+    rewards, mask, uid, scores, n_tok = _verl_batch(3)
+    g = advantages.group_by_index(scores, uid.tolist())
+    L, c = g.pack(n_tok.double()), g.pack(scores > 0.5)
+    # DLER: truncation reward at the budget, then DLER's batch normalization with verl's token weighting
+    adv, _ = va.make_adv_estimator("dler", budget=4)(token_level_rewards=rewards, response_mask=mask, index=uid)
+    shaped = length.dler_truncation_reward(L, c & g.mask, 4)
+    exp = g.ungroup(length.dler_batch_normalized(shaped, g.mask, weighting="token", lengths=L))
+    torch.testing.assert_close(adv[:, 0], exp, atol=1e-12, rtol=0)
+    # rloo: verl's raw score for the single-response group, rlref's leave-one-out elsewhere; rlref's rule refuses it
+    a, _ = va.make_adv_estimator("rloo")(token_level_rewards=rewards, response_mask=mask, index=uid)
+    alone = [i for i, k in enumerate(uid.tolist()) if uid.tolist().count(k) == 1]
+    torch.testing.assert_close(a[alone, 0], scores[alone])
+    with pytest.raises(ValueError, match="at least 2"):
+        va.make_adv_estimator("rloo", single_response="rlref")(token_level_rewards=rewards, response_mask=mask, index=uid)
+    # GRPO-lambda ranks groups by accuracy: ragged groups are refused, equal ones follow grpo_lambda_reward
+    with pytest.raises(ValueError, match="equal group sizes"):
+        va.make_adv_estimator("grpo_lambda")(token_level_rewards=rewards, response_mask=mask, index=uid)
+    import numpy as np
+
+    eq = np.array(["a", "b", "a", "b", "c", "c"], dtype=object)
+    r6, m6 = rewards[:6], mask[:6]
+    a6, _ = va.make_adv_estimator("grpo_lambda", top_fraction=0.5)(token_level_rewards=r6, response_mask=m6, index=eq)
+    g6 = advantages.group_by_index(r6.sum(1), eq.tolist())
+    L6, c6 = g6.pack(m6.sum(1).double()), g6.pack(r6.sum(1) > 0.5)
+    sw = length.grpo_lambda_reward(c6, g6.rewards + length.kimi_length_reward(L6, c6), top_fraction=0.5)
+    torch.testing.assert_close(a6[:, 0], g6.ungroup(advantages.grpo(sw)), atol=1e-12, rtol=0)
+    with pytest.raises(ValueError, match="index"):
+        va.make_adv_estimator("grpo")(token_level_rewards=rewards, response_mask=mask)
+
+
 def test_verl_policy_loss_is_rlref_per_token_loss_through_agg_loss():
     stub = _StubCoreAlgos()
     logp = (-torch.rand(5, 6, generator=_gen(3), dtype=torch.float64)).requires_grad_(True)
