@@ -78,6 +78,7 @@ import numpy as np
 
 from rlref._checks import as_float_array, as_generator, check_count, check_finite, check_positive
 from rlref.algorithms._mdp_checks import check_finite_horizon
+from rlref.algorithms.sampling import inverse_cdf_sample
 from rlref.mdp import TabularMDP
 from rlref.policy import softmax_policy, validate_policy
 from rlref.solve import occupancy_measure, policy_from_occupancy, value_iteration
@@ -409,8 +410,7 @@ def punishing_losses(mdp: TabularMDP, phi: Any, K: int, *, refresh: int = 10, no
 # ------------------------------------------------------------------------------------- simulator
 def _sample_rows(rows: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Inverse-CDF draw of one index per row of ``rows[n, m]`` (each a distribution) with uniforms u[n]."""
-    c = np.cumsum(rows, axis=1)
-    return np.minimum((u[:, None] > c).sum(axis=1), rows.shape[1] - 1)
+    return inverse_cdf_sample(np.cumsum(rows, axis=1), u)
 
 
 class Simulator:

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rlref._checks import as_generator, check_count, check_positive, check_probability
+from rlref.algorithms.sampling import inverse_cdf_sample
 from rlref.mdp import TabularMDP
 from rlref.solve import policy_evaluation
 
@@ -417,8 +418,7 @@ def _simulate(cumP: np.ndarray, R: np.ndarray, tables: np.ndarray, idx: np.ndarr
         states[:, t], acts[:, t] = s, a
         rews[:, t] = (g.random(n) < R[h, s, a]).astype(float)
         if h < H - 1:
-            s = (cumP[h, s, a] < g.random(n)[:, None]).sum(axis=1)
-            s = np.minimum(s, cumP.shape[-1] - 1)
+            s = inverse_cdf_sample(cumP[h, s, a], g.random(n))
         else:
             s = np.full(n, -1)
     return states, acts, rews, s

@@ -37,6 +37,7 @@ from scipy import optimize, stats
 from scipy.special import log_softmax
 
 from rlref._checks import as_float_array, as_generator, check_at_least, check_choice, check_count, check_positive, check_probability
+from rlref.algorithms.sampling import random_argmax
 from rlref.divergences import kl
 from rlref.envs.bandits import LinearContextualBandit, StochasticBandit
 
@@ -191,14 +192,9 @@ def summary_features(counts: np.ndarray, sums: np.ndarray, t: int, feature_set: 
 
 
 # ----------------------------------------------------------------------------- choice rules
-def _argmax_random_ties(score: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    top = score >= score.max(axis=-1, keepdims=True)
-    return np.argmax(np.where(top, rng.random(score.shape), -1.0), axis=-1)
-
-
 def _first_unpulled_or(counts: np.ndarray, score: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     unpulled = counts == 0
-    pick = _argmax_random_ties(score, rng)
+    pick = random_argmax(score, rng)
     return np.where(unpulled.any(-1), np.argmax(unpulled, axis=-1), pick)
 
 
@@ -251,7 +247,7 @@ def thompson_rule(kind: str, *, prior: tuple[float, float] = (1.0, 1.0), sigma: 
 
     def choose(counts, sums, t, rng):
         if kind == "bernoulli":
-            return _argmax_random_ties(rng.beta(a0 + sums, b0 + counts - sums), rng)
+            return random_argmax(rng.beta(a0 + sums, b0 + counts - sums), rng)
         mean = sums / np.maximum(counts, 1)
         theta = mean + s * rng.standard_normal(counts.shape) / np.sqrt(np.maximum(counts, 1))
         return _first_unpulled_or(counts, theta, rng)
@@ -325,7 +321,7 @@ def run_linucb(cb: LinearContextualBandit, T: int, n_runs: int, *, alpha: float 
         theta = np.einsum("rkij,rkj->rki", Ainv, b)
         Av = np.einsum("rkij,rj->rki", Ainv, phi)
         width = np.sqrt(np.maximum(np.einsum("rki,ri->rk", Av, phi), 0.0))
-        a = _argmax_random_ties(np.einsum("rki,ri->rk", theta, phi) + a_ * width, g)
+        a = random_argmax(np.einsum("rki,ri->rk", theta, phi) + a_ * width, g)
         r = mu[x, a] + cb.sigma * g.standard_normal(R)
         u = Av[rows, a]  # A⁻¹φ for the pulled arm
         Ainv[rows, a] -= u[:, :, None] * u[:, None, :] / (1.0 + np.einsum("ri,ri->r", u, phi))[:, None, None]
@@ -341,7 +337,8 @@ def run_linucb(cb: LinearContextualBandit, T: int, n_runs: int, *, alpha: float 
 def lai_robbins_constant(bandit: StochasticBandit) -> float:
     """c_LR = Σ_{a: Δ_a > 0} Δ_a / KL(ν_a ‖ ν*): for any consistent policy liminf_T E[R_T] / ln T ≥ c_LR.
 
-    Bernoulli: KL = kl(Bern(μ_a), Bern(μ*)) (:func:`rlref.divergences.kl`); Gaussian with common σ: Δ_a² / (2σ²).
+    Bernoulli: KL = kl(Bern(μ_a), Bern(μ*)) (:func:`rlref.divergences.kl`); Gaussian with common σ: Δ_a² / (2σ²)
+    (written here: :mod:`rlref.divergences` holds divergences of finite-support distributions and has no Gaussian KL).
     Returns inf if some suboptimal arm has KL = inf (e.g. μ_a = 0 against μ* = 1 is still finite; μ* ∈ {0, 1}
     with μ_a strictly inside gives inf, when the optimal arm is deterministic).
     References: Lai & Robbins (1985), Thm. 2; Lattimore & Szepesvári (2020), Thm. 16.2.

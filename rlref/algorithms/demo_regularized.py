@@ -59,6 +59,7 @@ from scipy.special import expit, log_softmax, logsumexp
 
 from rlref._checks import as_float_array, check_beta, check_count, check_positive
 from rlref.algorithms._mdp_checks import check_finite_horizon
+from rlref.algorithms.sampling import inverse_cdf_sample
 from rlref.linear import LinearMDP
 from rlref.mdp import TabularMDP
 from rlref.policy import validate_policy
@@ -138,12 +139,6 @@ def _check_trajectories(states: object, actions: object, S: int, A: int, horizon
     return s, a
 
 
-def _cdf_sample(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Inverse-CDF draw per row: cdf[n, k] cumulative, u[n] uniform -> index in [0, k)."""
-    idx = (u[:, None] > cdf).sum(axis=1)
-    return np.minimum(idx, cdf.shape[1] - 1)
-
-
 def _stage_P(mdp: TabularMDP) -> np.ndarray:
     P = mdp.dense_P()
     return P if P.ndim == 4 else np.broadcast_to(P, (mdp.horizon, *P.shape))
@@ -178,14 +173,14 @@ def _rollout(P: np.ndarray, pi: np.ndarray, mu0: np.ndarray, N: int, rng: np.ran
     H, S, A = pi.shape
     states = np.empty((N, H), dtype=np.int64)
     actions = np.empty((N, H), dtype=np.int64)
-    s = _cdf_sample(np.broadcast_to(np.cumsum(mu0), (N, S)), rng.random(N))
+    s = inverse_cdf_sample(np.broadcast_to(np.cumsum(mu0), (N, S)), rng.random(N))
     cpi = np.cumsum(pi, axis=-1)
     cP = np.cumsum(P, axis=-1) if cP is None else cP
     for h in range(H):
         states[:, h] = s
-        a = _cdf_sample(cpi[h, s], rng.random(N))
+        a = inverse_cdf_sample(cpi[h, s], rng.random(N))
         actions[:, h] = a
-        s = _cdf_sample(cP[h, s, a], rng.random(N))
+        s = inverse_cdf_sample(cP[h, s, a], rng.random(N))
     return Trajectories(states=states, actions=actions, final_states=s)
 
 

@@ -57,6 +57,7 @@ import scipy.sparse as sp
 
 from rlref._checks import as_generator, check_choice, check_count, check_positive, check_probability
 from rlref.algorithms._mdp_checks import check_finite_horizon
+from rlref.algorithms.sampling import inverse_cdf_sample, random_argmax
 from rlref.mdp import TabularMDP
 from rlref.policy import uniform_policy
 from rlref.solve import policy_evaluation, q_values, value_iteration
@@ -435,7 +436,7 @@ class _Sampler:
             k = np.zeros(row.shape, dtype=np.int64)
         else:
             u = rng.random(row.shape)
-            k = (u[..., None] > self.cdf[i][row]).sum(axis=-1)
+            k = inverse_cdf_sample(self.cdf[i][row], u)
         return self.nxt[i][row, k], self.rew[i][row, k]
 
 
@@ -487,8 +488,7 @@ def gorp(mdp: TabularMDP, k: int, m: int, rng: np.random.Generator | None = None
         episodes += n * m
         steps += live_steps + n * m * prefix_steps
         q_hat = ret.mean(axis=1)
-        best = np.flatnonzero(q_hat >= q_hat.max() - 1e-12)
-        actions[i] = seqs[rng.choice(best), 0]
+        actions[i] = seqs[int(random_argmax(q_hat, rng, tol=1e-12)), 0]
         if not sim.terminal[s_i]:
             prefix_steps += 1
         s_next, _ = sim.step(i, np.array([s_i]), np.array([actions[i]]), rng)
@@ -510,7 +510,6 @@ def _greedy_staged(q: np.ndarray) -> np.ndarray:
 
 def _rollout(sim: _Sampler, pi: np.ndarray, n: int, T: int, rng: np.random.Generator, gamma: float):
     """n episodes of the staged policy pi[h, s, a]: states, actions, rewards (T, n) and alive mask (T, n)."""
-    A = pi.shape[2]
     s = sim.reset(n, rng)
     states = np.zeros((T, n), dtype=np.int64)
     acts = np.zeros((T, n), dtype=np.int64)
@@ -518,8 +517,7 @@ def _rollout(sim: _Sampler, pi: np.ndarray, n: int, T: int, rng: np.random.Gener
     alive = np.zeros((T, n), dtype=bool)
     live = ~sim.terminal[s]
     for t in range(T):
-        c = np.cumsum(pi[t][s], axis=1)
-        a = np.minimum((rng.random(n)[:, None] > c).sum(axis=1), A - 1)
+        a = inverse_cdf_sample(np.cumsum(pi[t][s], axis=1), rng.random(n))
         s2, r = sim.step(t, s, a, rng)
         states[t], acts[t], rews[t], alive[t] = s, a, np.where(live, r, 0.0), live
         live = live & ~sim.terminal[s2]
@@ -613,8 +611,7 @@ def q_learning(mdp: TabularMDP, episodes: int, epsilon: float = 0.1, rng: np.ran
             if rng.random() < eps:
                 a = int(rng.integers(A))
             else:
-                row = Q[t, s]
-                a = int(rng.choice(np.flatnonzero(row >= row.max() - 1e-12)))
+                a = int(random_argmax(Q[t, s], rng, tol=1e-12))
             s2, r = sim.step(t, np.array([s]), np.array([a]), rng)
             s2, r = int(s2[0]), float(r[0])
             N[t, s, a] += 1

@@ -32,6 +32,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from rlref._checks import as_float_array, as_generator, check_choice, check_count
+from rlref.algorithms.sampling import inverse_cdf_sample
 from rlref.mdp import TabularMDP
 
 __all__ = ["MIPGreedy", "SequoiaResult", "multilinear_coefficients", "mip_greedy", "brute_force_greedy", "sequoia_q_learning"]
@@ -162,7 +163,7 @@ def sequoia_q_learning(mdp: TabularMDP, actions: np.ndarray, budget: int, iterat
             calls += S
         else:
             vmax = q.max(1)
-        nxt = np.minimum((g.random((S, A, 1)) > cdf).sum(2), S - 1)
+        nxt = inverse_cdf_sample(cdf, g.random((S, A)))
         q = q + (r + gamma * vmax[nxt] - q) / (1.0 + (1.0 - gamma) * n)
         if q_ref is not None:
             errs.append(float(np.abs(q - q_ref).max()))

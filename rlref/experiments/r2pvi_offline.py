@@ -29,6 +29,7 @@ import time
 import numpy as np
 
 from rlref.algorithms.robust import DIVERGENCES, drpvi, r2pvi, robust_regularized_dp, robust_value_of
+from rlref.algorithms.sampling import inverse_cdf_sample
 from rlref.linear import LinearMDP, random_linear_mdp
 from rlref.reproduce import Context, Report, register
 
@@ -55,7 +56,7 @@ def dataset(lin: LinearMDP, target: np.ndarray, K: int, c: float, rng: np.random
     s = rng.integers(0, S, K)
     other = (target[s] + rng.integers(1, A, K)) % A
     a = np.where(rng.random(K) < c, target[s], other)
-    s2 = (rng.random(K)[:, None] > P[s, a].cumsum(-1)).sum(-1).clip(0, S - 1)
+    s2 = inverse_cdf_sample(P[s, a].cumsum(-1), rng.random(K))
     return s, a, s2
 
 

@@ -143,15 +143,10 @@ def kl_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 def entropy(p: np.ndarray) -> np.ndarray:
     """Shannon entropy H(p) = −Σ_y p(y) log p(y) over the last axis (nats, 0·log 0 = 0).
 
-    Shapes: p[..., y] -> [...] (float for 1-d p). References: Shannon (1948); used for the
-    collapse diagnostics of Korbak, Perez, Buckley (2022), §2.
+    Shapes: p[..., y] -> [...] (float for 1-d p). A thin wrapper over :func:`rlref.divergences.entropy`.
+    References: Shannon (1948); used for the collapse diagnostics of Korbak, Perez, Buckley (2022), §2.
     """
-    arr = as_float_array("p", p)
-    if arr.ndim == 0:
-        raise ValueError("p must have at least one axis (the outcomes y), got a scalar")
-    check_distribution("p", arr)
-    pos = arr > 0
-    out = -np.where(pos, arr * _log(np.where(pos, arr, 1.0)), 0.0).sum(axis=-1)
+    out = divergences.entropy(p)
     return float(out) if np.ndim(out) == 0 else out
 
 
