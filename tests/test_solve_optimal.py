@@ -299,3 +299,50 @@ def test_masked_finite_horizon_policy_iteration_and_evaluation():
     np.testing.assert_allclose(pi.values, _brute_force_masked(disc, dmask), rtol=1e-9, atol=1e-9)
     ev = rs.policy_evaluation(disc, pi.policy)
     assert np.all(np.isneginf(ev.q[~dmask])) and np.all(np.isfinite(ev.q[dmask]))
+
+
+def test_select_rows_equals_scipy_row_indexing_and_detects_uniform_rows():
+    """select_rows(P, rows, k) is P[rows] entry for entry (the Garnet-style block gather for a CSR P
+    with k entries in every row, scipy's indexing otherwise), and uniform_row_nnz finds k only then."""
+    import scipy.sparse as sparse
+
+    from rlref.solve.bellman import select_rows, uniform_row_nnz
+
+    rng = np.random.default_rng(3)
+    uniform = random_mdp(2, S=40, A=3, sparse=True, branching=4).transition_matrix()
+    ragged = sparse.csr_matrix(rng.random((120, 40)) * (rng.random((120, 40)) < 0.1))
+    empty_row = uniform.copy().tolil()
+    empty_row[5, :] = 0.0
+    empty_row = empty_row.tocsr()
+    empty_row.eliminate_zeros()
+    assert uniform_row_nnz(uniform) == 4
+    assert uniform_row_nnz(ragged) is None and uniform_row_nnz(empty_row) is None
+    assert uniform_row_nnz(uniform.toarray()) is None and uniform_row_nnz(uniform.tocsc()) is None
+    rows = rng.integers(0, 120, 57)
+    for P in (uniform, ragged, uniform.toarray()):
+        k = uniform_row_nnz(P)
+        got = select_rows(P, rows, k)
+        expect = P.toarray()[rows] if sparse.issparse(P) else P[rows]
+        np.testing.assert_array_equal(got.toarray() if sparse.issparse(got) else got, expect)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), S=st.integers(1, 6), A=st.integers(1, 4), tie_tol=st.sampled_from([0.0, 0.5, 1.0]),
+       masked=st.booleans())
+def test_hard_backup_greedy_is_greedy_policy_and_its_slack(seed, S, A, tie_tol, masked):
+    """HardBackup.greedy(q, max_a q) returns greedy_policy(q, tie_tol) exactly (uniform over the
+    actions within tie_tol of the max, −∞ never chosen) and δ = max_s [max_a q − Σ_a π q] computed
+    here directly, on integer-valued q (so exact ties are common)."""
+    from rlref.policy import greedy_policy
+    from rlref.solve.bellman import HardBackup
+
+    rng = np.random.default_rng(seed)
+    q = rng.integers(-2, 3, (S, A)).astype(float)
+    if masked and A > 1:
+        q[rng.random((S, A)) < 0.3] = -np.inf
+        q[np.arange(S), rng.integers(0, A, S)] = rng.integers(-2, 3, S)
+    tv = q.max(axis=1)
+    pi, delta = HardBackup(random_mdp(0, S=S, A=A), tie_tol).greedy(q, tv)
+    np.testing.assert_array_equal(pi, greedy_policy(q, tie_tol=tie_tol))
+    expect = max(float(tv[s] - sum(pi[s, a] * q[s, a] for a in range(A) if pi[s, a] > 0)) for s in range(S))
+    assert delta == pytest.approx(max(expect, 0.0), abs=1e-12)

@@ -54,6 +54,7 @@ SWEEP_CHECK_EVERY = 4
 BOUNDS = ("span", "sup")
 
 
+
 @dataclass(frozen=True, eq=False)
 class IterationOutcome:
     """What the driver returns (the wrappers turn it into PlanningResult / SoftResult).
@@ -197,8 +198,11 @@ def iterate(
                     v = new
                     if change <= target:
                         break
-    policy = backup.policy(q)
-    slack = backup.slack(q, policy)
+    if hasattr(backup, "greedy"):  # hard backup: the greedy policy and its slack from the row max tv
+        policy, slack = backup.greedy(q, tv)
+    else:
+        policy = backup.policy(q)
+        slack = backup.slack(q, policy)
     if bounds == "span":
         values = tv + k_gamma * 0.5 * (d_max + d_min)
         value_bound = 0.5 * k_gamma * width

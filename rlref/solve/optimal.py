@@ -33,7 +33,6 @@ import scipy.sparse.linalg as spl
 
 from rlref._checks import as_float_array, check_at_least, check_count, check_finite, check_positive
 from rlref.mdp import TabularMDP
-from rlref.policy import greedy_policy
 from rlref.solve._results import PlanningResult
 from rlref.solve.bellman import HardBackup, _abs_max, _q, _row_max
 from rlref.solve.dp import _improve, _planning_result
@@ -86,8 +85,7 @@ def _certify(mdp: TabularMDP, v: np.ndarray, tie_tol: float, epsilon: float, ite
     tv = _row_max(q)
     d = tv - v
     d_max, d_min = float(d.max()), float(d.min())
-    policy = greedy_policy(q, tie_tol=tie_tol)
-    slack = HardBackup(mdp, tie_tol).slack(q, policy)
+    policy, slack = HardBackup(mdp, tie_tol).greedy(q, tv)
     bound = k * (d_max - d_min) + slack / (1.0 - gamma)
     values = tv + 0.5 * k * (d_max + d_min)
     converged = bound <= epsilon
