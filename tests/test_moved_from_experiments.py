@@ -120,7 +120,7 @@ def test_chi2_optimum_closed_form_cases() -> None:
 def test_chi2_optimum_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="lam"):
         chi2_regularized_optimum([0.5, 0.5], [0, 1], 0.0)
-    with pytest.raises(ValueError, match="r must have the shape"):
+    with pytest.raises(ValueError, match="do not broadcast"):
         chi2_regularized_optimum([0.5, 0.5], [0, 1, 2], 1.0)
     with pytest.raises(ValueError, match="r"):
         chi2_regularized_optimum([0.5, 0.5], [0, np.nan], 1.0)

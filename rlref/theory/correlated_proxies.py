@@ -366,14 +366,9 @@ def chi2_regularized_optimum(pi_ref: np.ndarray, r: np.ndarray, lam: float) -> n
     Mitigation for Reward Hacking", arXiv 2403.03185, §5 (χ² occupancy regularization; a bandit
     is a one-state MDP); closed form derived here.
     """
-    from rlref._checks import check_distribution, check_positive
+    from rlref.theory.kl_regularized import _check_1d
 
-    ref = as_float_array("pi_ref", pi_ref, ndim=1)
-    check_distribution("pi_ref", ref)
-    rew = as_float_array("r", r, ndim=1)
-    check_finite("r", rew)
-    if rew.shape != ref.shape:
-        raise ValueError(f"r must have the shape of pi_ref {ref.shape}, got {rew.shape}")
+    ref, rew = _check_1d(pi_ref, r)
     lam = check_positive("lam", lam)
     sup = ref > 0
     order = np.argsort(-rew[sup])
