@@ -486,3 +486,25 @@ def test_register_into_real_verl_and_match_its_own_estimators_and_losses():
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     print(res.stdout)
     assert "OK" in res.stdout
+
+
+def test_aggregation_none_lets_verl_agg_loss_do_the_data_parallel_normalization():
+    """Two simulated data-parallel ranks: each reduces its rlref per-token matrix with verl's agg_loss(dp_size=2,
+    global token / sequence counts); DDP averages the ranks' gradients, so the mean of the rank losses must equal
+    the full-batch loss, for token-mean and the sequence means (value and gradient)."""
+    stub = _StubCoreAlgos()
+    g = _gen(8)
+    old = -torch.rand(6, 5, generator=g, dtype=torch.float64)
+    logp = (old + 0.2 * torch.randn(6, 5, generator=g, dtype=torch.float64)).requires_grad_(True)
+    a = torch.randn(6, generator=g, dtype=torch.float64)
+    mask = torch.arange(5) < torch.tensor([[5], [1], [3], [2], [4], [5]])
+    for mode in ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum"):
+        full = losses.ppo_clip(logp, old, a, mask, aggregation=mode).loss
+        info = {"dp_size": 2, "batch_num_tokens": mask.sum(), "global_batch_size": 6}
+        ranks = [stub.agg_loss(losses.ppo_clip(logp[s], old[s], a[s], mask[s], aggregation="none").loss, mask[s], mode, **info)
+                 for s in (slice(0, 3), slice(3, 6))]
+        dp = (ranks[0] + ranks[1]) / 2
+        # verl's seq-mean-token-mean divides each sequence by |o| + 1e-8 (a relative 1e-8/|o| difference)
+        tol = 2e-8 if mode == "seq-mean-token-mean" else 1e-12
+        torch.testing.assert_close(dp, full, atol=0, rtol=tol)
+        torch.testing.assert_close(torch.autograd.grad(dp, logp)[0], torch.autograd.grad(full, logp)[0], atol=1e-14, rtol=tol)
