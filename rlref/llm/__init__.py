@@ -25,6 +25,13 @@ One module per family of seed-paper objectives (a paper's code is in one place):
 * :mod:`rlref.llm.critic`      — value-network regularizers: BEER.
 * :mod:`rlref.llm.diffusion`   — RL for masked-diffusion LMs: the ELBO objective and BGPO's linear bound.
 
+Around them:
+
+* :mod:`rlref.llm.train`       — the training loop over Hugging Face causal LMs (``rlref train``): GRPO, DPO,
+  SFT and self-play families, DDP/FSDP2, checkpoint/resume (needs the ``hf`` extra).
+* :mod:`rlref.llm.adapters`    — TRL and verl adapters: length rewards in TRL's ``reward_funcs`` convention,
+  every GRPOTrainer ``loss_type`` from rlref primitives, rlref estimators/losses in verl's registries.
+
 And :mod:`rlref.llm.tokentree`, the token-tree bridge to the exact tabular optima.
 """
 
@@ -48,6 +55,8 @@ __all__ = [
     "critic",
     "diffusion",
     "tokentree",
+    "train",
+    "adapters",
 ]
 
 
