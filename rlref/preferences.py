@@ -268,13 +268,21 @@ class RegularizedNash:
     iterations: int
 
 
+def full_support_distribution(name: str, x: object, n: int) -> np.ndarray:
+    """``x`` as a float64 distribution over the n responses with x(y) > 0 for every y.
+
+    The check of a reference (or initial) policy in a KL-regularized preference game, where log π_ref must be
+    finite. Shapes: x[n] -> [n]. Raises ValueError naming ``name`` if x has another shape, is not a
+    distribution, or has a zero entry (the first one by index).
+    """
+    a = _check_policy(name, x, n)
+    if np.any(a <= 0):
+        raise ValueError(f"{name} must have full support; {name}[{int(np.argmin(a))}] = {float(a.min())!r}")
+    return a
+
+
 def _check_ref(pi_ref: np.ndarray | None, n: int) -> np.ndarray:
-    if pi_ref is None:
-        return np.full(n, 1.0 / n)
-    ref = _check_policy("pi_ref", pi_ref, n)
-    if np.any(ref <= 0):
-        raise ValueError(f"pi_ref must have full support; pi_ref[{int(np.argmin(ref))}] = {float(ref.min())!r}")
-    return ref
+    return np.full(n, 1.0 / n) if pi_ref is None else full_support_distribution("pi_ref", pi_ref, n)
 
 
 def regularized_exploitability(P: np.ndarray, pi: np.ndarray, pi_ref: np.ndarray | None, tau: float) -> float:
@@ -501,4 +509,4 @@ def random_preference_matrix(n: int, rng: np.random.Generator) -> np.ndarray:
     return 0.5 + (B - B.T) / 2
 
 
-__all__ += ["random_preference_matrix"]
+__all__ += ["random_preference_matrix", "full_support_distribution"]

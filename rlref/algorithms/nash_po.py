@@ -37,6 +37,7 @@ from rlref._checks import as_float_array, check_beta, check_count, check_distrib
 from rlref.preferences import (
     PreferenceData,
     fit_bradley_terry,
+    full_support_distribution,
     regularized_nash,
     sample_preferences,
     validate_preference_matrix,
@@ -156,32 +157,9 @@ def _eta(eta: StepSize, t: int) -> float:
 def _setup(P: np.ndarray, pi_ref: np.ndarray | None, pi0: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     P = validate_preference_matrix(P)
     n = P.shape[0]
-    if pi_ref is None:
-        ref = np.full(n, 1.0 / n)
-    else:
-        ref = as_float_array("pi_ref", pi_ref, ndim=1)
-        if ref.shape != (n,):
-            raise ValueError(f"pi_ref must have shape ({n},), got {ref.shape}")
-        check_distribution("pi_ref", ref)
-        if np.any(ref <= 0):
-            raise ValueError(f"pi_ref must have full support; pi_ref[{int(np.argmin(ref))}] = {float(ref.min())!r}")
-    p0 = ref.copy() if pi0 is None else as_float_array("pi0", pi0, ndim=1)
-    if p0.shape != (n,):
-        raise ValueError(f"pi0 must have shape ({n},), got {p0.shape}")
-    check_distribution("pi0", p0)
-    if np.any(p0 <= 0):
-        raise ValueError(f"pi0 must have full support; pi0[{int(np.argmin(p0))}] = {float(p0.min())!r}")
+    ref = np.full(n, 1.0 / n) if pi_ref is None else full_support_distribution("pi_ref", pi_ref, n)
+    p0 = ref.copy() if pi0 is None else full_support_distribution("pi0", pi0, n)
     return P, ref, p0
-
-
-def _full_support(name: str, x: object, n: int) -> np.ndarray:
-    a = as_float_array(name, x, ndim=1)
-    if a.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},), got {a.shape}")
-    check_distribution(name, a)
-    if np.any(a <= 0):
-        raise ValueError(f"{name} must have full support; {name}[{int(np.argmin(a))}] = {float(a.min())!r}")
-    return a
 
 
 def _check_iters(num_iters: int) -> int:
@@ -254,7 +232,7 @@ def _check_step(P: object, pi: object, pi_ref: object, tau: float, eta: float) -
     """Validate the inputs of one closed-form step: P a preference matrix, π and π_ref full-support."""
     P = validate_preference_matrix(P)  # type: ignore[arg-type]
     n = P.shape[0]
-    p, ref = (_full_support(name, x, n) for name, x in (("pi", pi), ("pi_ref", pi_ref)))
+    p, ref = (full_support_distribution(name, x, n) for name, x in (("pi", pi), ("pi_ref", pi_ref)))
     t = float(tau)
     if not (np.isfinite(t) and t >= 0):
         raise ValueError(f"tau must be >= 0 and finite, got {tau!r}")

@@ -39,7 +39,7 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit, log_softmax
 
 from rlref._checks import as_float_array, check_beta, check_count, check_distribution, check_finite, check_positive
-from rlref.preferences import validate_preference_matrix
+from rlref.preferences import full_support_distribution, validate_preference_matrix
 from rlref.solve import soft_greedy
 from rlref.tokentree import TokenTree
 
@@ -75,13 +75,7 @@ def _check_inputs(P: np.ndarray, mu: np.ndarray, pi_ref: np.ndarray) -> tuple[np
     if mu.shape != (n, n):
         raise ValueError(f"mu must have shape {(n, n)} (a distribution over ordered pairs), got {mu.shape}")
     check_distribution("mu (flattened)", mu.ravel())
-    ref = as_float_array("pi_ref", pi_ref, ndim=1)
-    if ref.shape != (n,):
-        raise ValueError(f"pi_ref must have shape ({n},), got {ref.shape}")
-    check_distribution("pi_ref", ref)
-    if np.any(ref <= 0):
-        raise ValueError(f"pi_ref must have full support; pi_ref[{int(np.argmin(ref))}] = {float(ref.min())!r}")
-    return P, mu, ref
+    return P, mu, full_support_distribution("pi_ref", pi_ref, n)
 
 
 def pair_distribution(policy: np.ndarray, policy2: np.ndarray | None = None) -> np.ndarray:
