@@ -221,6 +221,27 @@ def xpo_loss(theta: np.ndarray, P: np.ndarray, mu: np.ndarray, pi_ref: np.ndarra
     return loss + a * float(ex @ logpi), grad + a * _theta_grad(ex, logpi)
 
 
+def _xpo_cuts(P: np.ndarray, mu: np.ndarray, pi_explore: np.ndarray, caller: str) -> tuple[np.ndarray, np.ndarray]:
+    """For every non-empty proper subset S of the n responses (bitmask order 1..2^n − 2): the cut mass
+    Σ_{y∈S, y'∉S} W(y,y') P[y,y'] (W = μ + μᵀ) and π_explore(S). Checks the inputs; n <= 16 (O(2^n n²))."""
+    P = validate_preference_matrix(P)
+    n = P.shape[0]
+    if n > 16:
+        raise ValueError(f"{caller} enumerates subsets; n = {n} > 16")
+    mu = as_float_array("mu", mu, ndim=2)
+    ex = as_float_array("pi_explore", pi_explore, ndim=1)
+    if mu.shape != (n, n) or ex.shape != (n,):
+        raise ValueError(f"mu must have shape ({n}, {n}) and pi_explore ({n},); got {mu.shape} and {ex.shape}")
+    check_distribution("pi_explore", ex)
+    WP = (mu + mu.T) * P
+    masks = range(1, 2**n - 1)
+    win, explore = np.empty(len(masks)), np.empty(len(masks))
+    for i, mask in enumerate(masks):
+        S = np.array([(mask >> k) & 1 for k in range(n)], dtype=bool)
+        win[i], explore[i] = float(np.sum(WP[np.ix_(S, ~S)])), float(ex[S].sum())
+    return win, explore
+
+
 def xpo_bounded_below(P: np.ndarray, mu: np.ndarray, beta: float, alpha: float, pi_explore: np.ndarray) -> bool:
     """Whether the population XPO loss is bounded below (so a minimizer can exist).
 
@@ -235,18 +256,8 @@ def xpo_bounded_below(P: np.ndarray, mu: np.ndarray, beta: float, alpha: float, 
     the boundedness criterion is derived here.
     """
     b = check_beta("beta", beta)
-    P = validate_preference_matrix(P)
-    n = P.shape[0]
-    if n > 16:
-        raise ValueError(f"xpo_bounded_below enumerates subsets; n = {n} > 16")
-    W = np.asarray(mu, dtype=float) + np.asarray(mu, dtype=float).T
-    ex = np.asarray(pi_explore, dtype=float)
-    for mask in range(1, 2**n - 1):
-        S = np.array([(mask >> k) & 1 for k in range(n)], dtype=bool)
-        win_mass = float(np.sum((W * P)[np.ix_(S, ~S)]))
-        if alpha * ex[S].sum() > b * win_mass + 1e-15:
-            return False
-    return True
+    win, explore = _xpo_cuts(P, mu, pi_explore, "xpo_bounded_below")
+    return not bool(np.any(alpha * explore > b * win + 1e-15))
 
 
 def ld_dpo_coefficients(lengths: np.ndarray, alpha: float) -> np.ndarray:
@@ -523,23 +534,9 @@ def xpo_max_alpha(P: np.ndarray, mu: np.ndarray, beta: float, pi_explore: np.nda
     of the threshold is derived here.
     """
     b = check_beta("beta", beta)
-    P = validate_preference_matrix(P)
-    n = P.shape[0]
-    if n > 16:
-        raise ValueError(f"xpo_max_alpha enumerates subsets; n = {n} > 16")
-    mu = as_float_array("mu", mu, ndim=2)
-    ex = as_float_array("pi_explore", pi_explore, ndim=1)
-    if mu.shape != (n, n) or ex.shape != (n,):
-        raise ValueError(f"mu must have shape ({n}, {n}) and pi_explore ({n},); got {mu.shape} and {ex.shape}")
-    check_distribution("pi_explore", ex)
-    WP = (mu + mu.T) * P
-    best = np.inf
-    for mask in range(1, 2**n - 1):
-        S = np.array([(mask >> k) & 1 for k in range(n)], dtype=bool)
-        m = float(ex[S].sum())
-        if m > 0:
-            best = min(best, float(np.sum(WP[np.ix_(S, ~S)])) / m)
-    return b * best
+    win, explore = _xpo_cuts(P, mu, pi_explore, "xpo_max_alpha")
+    has = explore > 0
+    return b * float(np.min(win[has] / explore[has])) if has.any() else b * np.inf
 
 
 __all__ += ["xpo_max_alpha"]
