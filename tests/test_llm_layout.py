@@ -15,6 +15,7 @@ FAMILIES = {
                "kimi_length_reward", "grpo_lambda_reward", "HistoryAwareReward"],
     "reference": ["demonstration_regularization", "chi2_occupancy_penalty", "Chi2Penalty"],
     "agents": ["igpo_turn_rewards", "igpo_advantages", "empg_modulate", "duration_aware_weights"],
+    "surrogates": ["sequence_log_ratio", "gspo_clip", "cispo_loss", "sapo_loss", "vespo_weights", "vespo_loss"],
 }
 
 
@@ -51,6 +52,6 @@ def test_losses_holds_only_the_core_and_family_modules_list_their_papers():
 
     own = {n for n, v in vars(losses).items() if callable(v) and getattr(v, "__module__", "") == "rlref.llm.losses" and not n.startswith("_")}
     assert own <= {"aggregate", "ppo_clip", "ppo_token_losses", "kl_loss", "kl_reward", "PolicyLoss", "PPOTokenLosses"}, own
-    for fam in ("entropy", "length", "reference", "agents", "composite", "critic", "diffusion"):
+    for fam in ("entropy", "length", "reference", "agents", "composite", "critic", "diffusion", "surrogates"):
         doc = importlib.import_module(f"rlref.llm.{fam}").__doc__
         assert "Papers" in doc or "papers" in doc, fam

@@ -13,6 +13,7 @@ The core (what every recipe builds on):
 
 One module per family of seed-paper objectives (a paper's code is in one place):
 
+* :mod:`rlref.llm.surrogates`  — PPO-surrogate variants: GSPO, CISPO, SAPO, VESPO.
 * :mod:`rlref.llm.entropy`     — entropy control: entropy bonus, SIREN, EPO, AEPO, Lp-Reg, T1.
 * :mod:`rlref.llm.length`      — length and efficiency: DLER, TLDR, Kimi k1.5, DAPO overlong, cosine,
   GRPO-λ, HAPO, Train-Long-Think-Short, s1 budget forcing, DRPO, APO, GUI-G1
@@ -44,6 +45,7 @@ __all__ = [
     "logprobs",
     "divergences",
     "losses",
+    "surrogates",
     "advantages",
     "entropy",
     "length",

@@ -34,7 +34,8 @@ import torch
 from rlref.llm import length
 from rlref.llm._checks import check_choice, check_nonnegative_scalar, check_positive_scalar
 from rlref.llm.divergences import kl_penalty
-from rlref.llm.losses import aggregate, cispo_loss, gspo_clip, ppo_clip, sapo_loss, vespo_loss
+from rlref.llm.losses import aggregate, ppo_clip
+from rlref.llm.surrogates import cispo_loss, gspo_clip, sapo_loss, vespo_loss
 
 __all__ = ["LENGTH_REWARDS", "LengthReward", "TRL_LOSS_TYPES", "trl_grpo_loss"]
 
@@ -221,7 +222,7 @@ def trl_grpo_loss(
         kl = kl_penalty(logp, ref_logp, "k3")
         if use_bias_correction_kl:
             if level == "sequence":
-                from rlref.llm.losses import sequence_log_ratio
+                from rlref.llm.surrogates import sequence_log_ratio
 
                 kl = kl * torch.exp(sequence_log_ratio(logp, old_logp, m)).unsqueeze(1)
             else:

@@ -47,7 +47,8 @@ import torch
 from rlref.llm import advantages as adv_mod
 from rlref.llm import length
 from rlref.llm._checks import check_choice, check_float_tensor, check_mask
-from rlref.llm.losses import aggregate, cispo_loss, gspo_clip, ppo_clip, sapo_loss
+from rlref.llm.losses import aggregate, ppo_clip
+from rlref.llm.surrogates import cispo_loss, gspo_clip, sapo_loss
 
 __all__ = ["ADV_ESTIMATORS", "POLICY_LOSSES", "make_adv_estimator", "make_policy_loss", "register"]
 
