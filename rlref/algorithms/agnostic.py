@@ -186,15 +186,19 @@ def all_policies(horizon: int, num_states: int, num_actions: int) -> np.ndarray:
     return np.array(list(itertools.product(range(A), repeat=H * S)), dtype=np.int64).reshape(-1, H, S)
 
 
-def policy_values(mdp: TabularMDP, policies: object) -> np.ndarray:
-    """Exact expected return from ``mdp.mu0`` of each deterministic layered policy (rlref.solve.policy_evaluation)."""
+def _one_hot_class(mdp: TabularMDP, policies: object) -> np.ndarray:
+    """The policy class as one-hot layered policies pi[k, h, s, a], checked against the finite-horizon ``mdp``."""
     if not mdp.is_finite_horizon:
         raise ValueError("mdp must be finite-horizon (a layered MDP with horizon H)")
     p = check_policy_class(policies, mdp.num_actions)
     if p.shape[1:] != (mdp.horizon, mdp.num_states):
         raise ValueError(f"policies must have shape (k, H, S) = (k, {mdp.horizon}, {mdp.num_states}), got {p.shape}")
-    eye = np.eye(mdp.num_actions)
-    return np.array([float(policy_evaluation(mdp, eye[pi]).objective) for pi in p])
+    return np.eye(mdp.num_actions)[p]
+
+
+def policy_values(mdp: TabularMDP, policies: object) -> np.ndarray:
+    """Exact expected return from ``mdp.mu0`` of each deterministic layered policy (rlref.solve.policy_evaluation)."""
+    return np.array([float(policy_evaluation(mdp, pi).objective) for pi in _one_hot_class(mdp, policies)])
 
 
 def trees_needed(num_policies: int, horizon: int, epsilon: float, delta: float) -> int:
@@ -340,13 +344,7 @@ def reachability_mass(mdp: TabularMDP, policies: object) -> np.ndarray:
     """
     from rlref.solve import occupancy_measure
 
-    if not mdp.is_finite_horizon:
-        raise ValueError("mdp must be finite-horizon (a layered MDP with horizon H)")
-    p = check_policy_class(policies, mdp.num_actions)
-    if p.shape[1:] != (mdp.horizon, mdp.num_states):
-        raise ValueError(f"policies must have shape (k, H, S) = (k, {mdp.horizon}, {mdp.num_states}), got {p.shape}")
-    eye = np.eye(mdp.num_actions)
-    d = np.max([occupancy_measure(mdp, eye[pi]) for pi in p], axis=0)  # [H, S, A]
+    d = np.max([occupancy_measure(mdp, pi) for pi in _one_hot_class(mdp, policies)], axis=0)  # [H, S, A]
     return d.sum(axis=(1, 2))
 
 

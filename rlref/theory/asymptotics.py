@@ -337,12 +337,7 @@ def best_of_n_sum_reward(dist: SumDistribution, log_num_samples: float) -> float
     Shapes: dist with K support points (values s_k sorted, F_k the CDF), scalar log N -> float.
     References: Yang et al. (2024), Thm 3 (best-of-N with N = exp(nΔ)); order statistics, derived here.
     """
-    try:
-        log_n = float(log_num_samples)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"log_num_samples must be a number >= 0, got {log_num_samples!r}") from exc
-    if not (math.isfinite(log_n) and log_n >= 0.0):
-        raise ValueError(f"log_num_samples must be >= 0 and finite (N >= 1), got {log_num_samples!r}")
+    log_n = check_at_least("log_num_samples", log_num_samples, 0.0, "N >= 1")
     log_p = best_of_n_level_log_probs(dist.log_probs, log_n)
     return float(np.exp(log_p) @ dist.values)
 

@@ -295,12 +295,7 @@ def kl_constrained(pi_ref: np.ndarray, r: np.ndarray, delta: float, *, xtol: flo
     tilted form); Korbak et al. (2022), eq. (4); boundary handling derived here.
     """
     ref, rew = _check_1d(pi_ref, r)
-    try:
-        d = float(delta)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"delta must be a number >= 0, got {delta!r}") from exc
-    if not (math.isfinite(d) and d >= 0.0):
-        raise ValueError(f"delta must be >= 0 and finite (a KL budget in nats), got {delta!r}")
+    d = check_at_least("delta", delta, 0.0, "a KL budget in nats")
     support = ref > 0
     r_sup = rew[support]
     span = float(r_sup.max() - r_sup.min())
