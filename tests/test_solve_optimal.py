@@ -301,29 +301,31 @@ def test_masked_finite_horizon_policy_iteration_and_evaluation():
     assert np.all(np.isneginf(ev.q[~dmask])) and np.all(np.isfinite(ev.q[dmask]))
 
 
-def test_select_rows_equals_scipy_row_indexing_and_detects_uniform_rows():
-    """select_rows(P, rows, k) is P[rows] entry for entry (the Garnet-style block gather for a CSR P
-    with k entries in every row, scipy's indexing otherwise), and uniform_row_nnz finds k only then."""
+def test_select_rows_with_row_blocks_equals_scipy_row_indexing():
+    """select_rows(P, rows, row_blocks(P)) is P[rows] entry for entry (dense comparison), for CSR
+    matrices whose rows all have k entries (views), ragged rows within the padding limit (padded
+    with explicit zeros) and a dense P; row_blocks refuses CSC, dense and too-ragged matrices."""
     import scipy.sparse as sparse
 
-    from rlref.solve.bellman import select_rows, uniform_row_nnz
+    from rlref.solve.bellman import row_blocks, select_rows
 
     rng = np.random.default_rng(3)
     uniform = random_mdp(2, S=40, A=3, sparse=True, branching=4).transition_matrix()
+    short = uniform.tolil()
+    for i in (5, 17, 90):
+        short[i, short.rows[i][0]] = 0.0
+    short = short.tocsr()
+    short.eliminate_zeros()
     ragged = sparse.csr_matrix(rng.random((120, 40)) * (rng.random((120, 40)) < 0.1))
-    empty_row = uniform.copy().tolil()
-    empty_row[5, :] = 0.0
-    empty_row = empty_row.tocsr()
-    empty_row.eliminate_zeros()
-    assert uniform_row_nnz(uniform) == 4
-    assert uniform_row_nnz(ragged) is None and uniform_row_nnz(empty_row) is None
-    assert uniform_row_nnz(uniform.toarray()) is None and uniform_row_nnz(uniform.tocsc()) is None
+    assert row_blocks(uniform)[0].shape == (120, 4) and row_blocks(short)[0].shape == (120, 4)
+    assert row_blocks(ragged) is None and row_blocks(uniform.tocsc()) is None and row_blocks(uniform.toarray()) is None
     rows = rng.integers(0, 120, 57)
-    for P in (uniform, ragged, uniform.toarray()):
-        k = uniform_row_nnz(P)
-        got = select_rows(P, rows, k)
+    v = rng.normal(size=40)
+    for P in (uniform, short, ragged, uniform.toarray()):
+        got = select_rows(P, rows, row_blocks(P))
         expect = P.toarray()[rows] if sparse.issparse(P) else P[rows]
         np.testing.assert_array_equal(got.toarray() if sparse.issparse(got) else got, expect)
+        np.testing.assert_allclose(got @ v, expect @ v, rtol=1e-15, atol=1e-15)
 
 
 @settings(max_examples=40, deadline=None)
