@@ -78,6 +78,7 @@ import numpy as np
 
 from rlref._checks import as_float_array, as_generator, check_count, check_finite, check_positive
 from rlref.algorithms._mdp_checks import check_finite_horizon
+from rlref.algorithms.rates import LogLogFit, fit_loglog_slope
 from rlref.algorithms.sampling import inverse_cdf_sample
 from rlref.mdp import TabularMDP
 from rlref.policy import softmax_policy, validate_policy
@@ -861,36 +862,7 @@ def oreps(game: AdversarialMDP, eta: float | None = None, *, feedback: str = "fu
 
 
 # ------------------------------------------------------------------------------------- rates
-@dataclass(frozen=True)
-class LogLogFit:
-    """Least-squares fit log y = a + slope·log x: slope, its standard error and a 95% t-interval."""
-
-    slope: float
-    intercept: float
-    stderr: float
-    ci_low: float
-    ci_high: float
-
-
-def fit_loglog_slope(x: Any, y: Any) -> LogLogFit:
-    """Ordinary least squares of log y on log x with the slope's 95% Student-t interval.
-
-    Raises ValueError if fewer than 3 points or a non-positive value.
-    References: Seber & Lee (2003), "Linear Regression Analysis", §5.1 (t-interval of a slope).
-    """
-    from scipy import stats
-
-    x = as_float_array("x", x, ndim=1)
-    y = as_float_array("y", y, ndim=1)
-    if x.shape != y.shape or x.size < 3:
-        raise ValueError(f"x and y must be 1-d of equal length >= 3, got {x.shape} and {y.shape}")
-    if np.any(x <= 0) or np.any(y <= 0):
-        i = int(np.argmax((x <= 0) | (y <= 0)))
-        raise ValueError(f"x and y must be positive for a log-log fit; x[{i}] = {x[i]!r}, y[{i}] = {y[i]!r}")
-    res = stats.linregress(np.log(x), np.log(y))
-    t = stats.t.ppf(0.975, x.size - 2)
-    return LogLogFit(slope=float(res.slope), intercept=float(res.intercept), stderr=float(res.stderr),
-                     ci_low=float(res.slope - t * res.stderr), ci_high=float(res.slope + t * res.stderr))
+# LogLogFit and fit_loglog_slope live in rlref.algorithms.rates (imported above, re-exported here).
 
 
 # ------------------------------------------------------------------------------------- simulator-free

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rlref._checks import as_generator, check_at_least, check_count, check_positive, check_probability
+from rlref.algorithms.rates import loglog_slope
 from rlref.mdp import TabularMDP
 from rlref.solve import HardBackup, backward_induction, policy_evaluation, soft_greedy
 
@@ -158,4 +159,4 @@ def regret_slope(cumulative: np.ndarray, start_fraction: float = 0.1) -> float:
     y = R[t0 - 1:]
     if np.any(y <= 0):
         raise ValueError("cumulative regret must be > 0 on the fitted range to take its log")
-    return float(np.polyfit(np.log(t), np.log(y), 1)[0])
+    return loglog_slope(t, y)

@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from rlref.algorithms.rates import loglog_slope
 from rlref.reproduce import Context, Report, register
 from rlref.theory.cot_length import cot_accuracy, grid_optimal_length, optimal_length, simulate_accuracy
 
@@ -54,10 +55,10 @@ def run(ctx: Context) -> Report:
     # scaling law measured on the brute-force optimum: log-log slopes in T and in M
     ts = np.geomspace(20.0, 400.0, 12)
     grid_t = [grid_optimal_length(16.0, float(t), sigma, 2000) for t in ts]
-    slope_t = float(np.polyfit(np.log(ts), np.log(grid_t), 1)[0])
+    slope_t = loglog_slope(ts, grid_t)
     ms = np.geomspace(1.0, 20.0, 12)
     grid_m = [grid_optimal_length(float(m), 400.0, sigma, 20000) for m in ms]
-    slope_m = float(np.polyfit(np.log(ms), np.log(grid_m), 1)[0])
+    slope_m = loglog_slope(ms, grid_m)
 
     # Monte Carlo simulation of the generative model at several lengths (seeded)
     num = ctx.scale(20_000, 200_000)

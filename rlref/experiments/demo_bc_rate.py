@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from rlref.algorithms.demo_regularized import behavior_cloning, sample_trajectories, trajectory_kl
+from rlref.algorithms.rates import loglog_slope
 from rlref.envs.garnet import garnet
 from rlref.reproduce import Context, Report, register
 from rlref.solve import soft_value_iteration, state_occupancy
@@ -53,7 +54,7 @@ def run(ctx: Context) -> Report:
         kl = [np.asarray(k) for k in u["kl"]]
         mean = np.array([k.mean() for k in kl])
         lo, hi = np.array([np.quantile(k, [0.1, 0.9]) for k in kl]).T
-        slope = float(np.polyfit(np.log(n_grid[fit]), np.log(mean[fit]), 1)[0])
+        slope = loglog_slope(n_grid[fit], mean[fit])
         slopes.append(slope)
         pred = u["support"] * (A - 1) / 2.0
         consts.append(float(n_grid[-1] * mean[-1] / pred))

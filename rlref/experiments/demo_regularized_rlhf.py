@@ -30,6 +30,7 @@ from rlref.algorithms.demo_regularized import (
     sample_preference_pairs,
     sample_trajectories,
 )
+from rlref.algorithms.rates import loglog_slope
 from rlref.envs.garnet import garnet
 from rlref.reproduce import Context, Report, register
 from rlref.solve import policy_evaluation, soft_value_iteration, value_iteration
@@ -80,7 +81,7 @@ def run(ctx: Context) -> Report:
         d, un = d_all.min(axis=1), u_all.min(axis=1)
         bc = float(np.mean(u["bc_gap"]))
         wins.append(bool(np.all(d < un)))
-        slopes.append(float(np.polyfit(np.log(m_grid), np.log(d), 1)[0]))
+        slopes.append(loglog_slope(m_grid, d))
         improve.append(float(d[-1] / bc))
         line = ax.loglog(m_grid, d, "o-", label=f"Garnet {k}: toward π_BC (slope {slopes[-1]:.2f})")[0]
         ax.loglog(m_grid, un, "s--", color=line.get_color(), label=f"Garnet {k}: toward uniform")

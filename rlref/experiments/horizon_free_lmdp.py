@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rlref.algorithms.lmdp import latent_probe_chain, lmdp_max_return, lmdp_optimistic, lmdp_plan, lmdp_policy_value
+from rlref.algorithms.rates import loglog_slope
 from rlref.mdp import TabularMDP
 from rlref.reproduce import Context, Report, register
 from rlref.solve import value_iteration
@@ -50,7 +51,7 @@ def run(ctx: Context) -> Report:
     jobs = [(k, H, i) for k in ("bernstein", "hoeffding") for H in Hs for i in range(runs)]
     out = {(k, H, i): ctx.unit(f"{k}_H{H}_{i}", lambda k=k, H=H, i=i: one(k, H, i)) for k, H, i in ctx.progress(jobs, desc="runs")}
     final = {k: np.array([np.mean([out[(k, H, i)]["cumulative"][-1] for i in range(runs)]) for H in Hs]) for k in ("bernstein", "hoeffding")}
-    slope = {k: float(np.polyfit(np.log(Hs), np.log(final[k]), 1)[0]) for k in final}
+    slope = {k: loglog_slope(Hs, final[k]) for k in final}
 
     gap = max(abs(p["v_star"] - p["v_pi"]) for p in planning.values())
     ctx.claim("Belief planning is exact: V* from the alpha-vector recursion equals the value of its policy by enumeration of histories (max over H)",

@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rlref.algorithms.iq_learn import fit_iq_learn, mle_policy
+from rlref.algorithms.preference_losses import kl_regularized_optimum
 from rlref.divergences import entropy, total_variation
 from rlref.reproduce import Context, Report, register
 from rlref.solve import soft_value_iteration
@@ -42,8 +43,7 @@ def run(ctx: Context) -> Report:
     def unit_instance(i: int) -> dict:
         rng = ctx.child_rng(i)
         R = rng.normal(size=tree.num_sequences)
-        pE = np.exp(R - R.max())
-        pE /= pE.sum()
+        pE = kl_regularized_optimum(R, np.full(R.size, 1.0 / R.size), 1.0)  # the expert: softmax of R
         piE = tree.policy_from_sequence_distribution(pE)
         ident = 0.0
         pop_tv = []

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from rlref.algorithms.nash_po import hedge_regret_bound, inpo, iterated_dpo_bt, nash_md, spo_hedge, spo_policy_gradient
+from rlref.algorithms.preference_losses import kl_regularized_optimum
+from rlref.algorithms.rates import loglog_slope
 from rlref.preferences import (
     condorcet_winner,
     exploitability,
@@ -26,10 +28,6 @@ from rlref.reproduce import Context, Report, register
 BIASED_RPS = 0.5 + np.array([[0.0, -0.25, 0.5], [0.25, 0.0, -0.05], [-0.5, 0.05, 0.0]])
 TAU = 0.01  # regularization of INPO / Nash-MD: π*_τ is a (τ log n)-minimax winner
 BETA = 0.05  # KL strength of the DPO step
-
-
-def _slope(t: np.ndarray, y: np.ndarray) -> float:
-    return float(np.polyfit(np.log(t), np.log(y), 1)[0])
 
 
 def _as_arrays(d: dict) -> dict:
@@ -52,8 +50,7 @@ def _run_instance(P: np.ndarray, T: int) -> dict:
     for name, tr in runs.items():
         out[name] = {"last": tr.duality_gap, "avg": tr.average_duality_gap, "final": tr.last, "final_avg": tr.average}
     r_bt = fit_bradley_terry(P)
-    pi_bt = np.exp(r_bt / BETA - np.max(r_bt / BETA))
-    pi_bt /= pi_bt.sum()
+    pi_bt = kl_regularized_optimum(r_bt, np.full(n, 1.0 / n), BETA)  # DPO's optimum for the BT reward, uniform reference
     out["bt_exploitability"] = exploitability(P, pi_bt)
     out["reg_nash_exploitability"] = exploitability(P, regularized_nash(P, None, TAU).pi)
     return out
@@ -100,7 +97,7 @@ def run(ctx: Context) -> Report:
               expected="ratio <= 1", measured=worst_ratio, tolerance=None, holds=bound_ok)
     window = ts[T // 10:]
     spo_curve = np.median([inst["SPO Hedge"]["avg"][1:] for inst in every], axis=0)
-    s_spo = _slope(window, spo_curve[T // 10:])
+    s_spo = loglog_slope(window, spo_curve[T // 10:])
     ctx.claim("SPO average iterate converges at least at the papers' O(T^-1/2) rate: log-log slope of the median "
               "duality gap over the last 90% of iterations <= -0.5 + 0.1", expected=-0.5, measured=s_spo, tolerance=0.1,
               holds=s_spo <= -0.4)
@@ -169,8 +166,7 @@ def run(ctx: Context) -> Report:
     w = np.array([1, 10, 5]) / 16
     labels = ["LP winner", "INPO π_T", "SPO avg", "BT optimum"]
     r_bt = fit_bradley_terry(BIASED_RPS)
-    pbt = np.exp(r_bt / BETA - np.max(r_bt / BETA))
-    pbt /= pbt.sum()
+    pbt = kl_regularized_optimum(r_bt, np.full(3, 1.0 / 3), BETA)
     vals = [w, rps["INPO"]["final"], rps["SPO Hedge"]["final_avg"], pbt]
     for k, (lab, v) in enumerate(zip(labels, vals, strict=True)):
         ax.bar(np.arange(3) + 0.2 * k - 0.3, v, width=0.2, label=lab)

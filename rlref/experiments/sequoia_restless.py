@@ -18,6 +18,7 @@ import numpy as np
 
 from rlref.algorithms.sequoia import brute_force_greedy, mip_greedy, sequoia_q_learning
 from rlref.envs.restless import coupled_restless_bandit
+from rlref.policy import deterministic_policy
 from rlref.reproduce import Context, Report, register
 from rlref.solve import policy_evaluation, value_iteration
 
@@ -27,12 +28,6 @@ CONFIGS = ((4, 2, 0.2), (4, 2, 0.4), (5, 2, 0.3))
 def _instance(N: int, B: int, kappa: float, rng: np.random.Generator):
     base = np.clip(np.stack([[[0.1, 0.6], [0.5, 0.9]]] * N) + rng.uniform(-0.08, 0.08, (N, 2, 2)), 0, 1)
     return coupled_restless_bandit(base, rng.uniform(0.5, 1.5, N), B, coupling=kappa, gamma=0.9)
-
-
-def _det(S: int, A: int, idx: np.ndarray) -> np.ndarray:
-    pi = np.zeros((S, A))
-    pi[np.arange(S), idx] = 1.0
-    return pi
 
 
 @register("sequoia-restless", paper="Xu, Wilder, Khalil & Tambe 2025 (ICLR), SEQUOIA, arXiv 2503.01919",
@@ -57,11 +52,11 @@ def run(ctx: Context) -> Report:
             q = g.standard_normal(acts.shape[0])
             gap_rand.append(abs(mip_greedy(q, acts, B).value - q[brute_force_greedy(q, acts, B)]))
         mip_pi = np.array([mip_greedy(vi.q[s], acts, B).index for s in range(M.S)])
-        J_mip = float(M.mu0 @ policy_evaluation(M, _det(M.S, M.A, mip_pi)).values)
+        J_mip = float(M.mu0 @ policy_evaluation(M, deterministic_policy(mip_pi, M.A)).values)
         a = sequoia_q_learning(M, acts, B, 8, seed=int(ctx.seed) * 10 + i)
         b = sequoia_q_learning(M, acts, B, 8, seed=int(ctx.seed) * 10 + i, greedy="enumerate")
         ql = sequoia_q_learning(M, acts, B, iters, q_ref=vi.q, rng=ctx.child_rng(2, i), greedy="enumerate")
-        J_ql = float(M.mu0 @ policy_evaluation(M, _det(M.S, M.A, ql.greedy)).values)
+        J_ql = float(M.mu0 @ policy_evaluation(M, deterministic_policy(ql.greedy, M.A)).values)
         J_rand = float(M.mu0 @ policy_evaluation(M, np.full((M.S, M.A), 1.0 / M.A)).values)
         return {"N": N, "B": B, "kappa": kappa, "S": M.S, "A": M.A, "J_star": J, "J_mip": J_mip, "J_ql": J_ql, "J_uniform": J_rand,
                 "max_gap_qstar": float(max(gap_q)), "max_gap_random": float(max(gap_rand)), "mip_vs_enum_q": float(np.abs(a.q - b.q).max()),
