@@ -28,7 +28,7 @@ def random_lmdp(seed: int, M: int, S: int, A: int, H: int, sparse: bool = False)
 
 def brute_force_value(lmdp: LatentMDP) -> float:
     """max over ALL deterministic history-dependent policies, each evaluated by summing over every trajectory (no beliefs)."""
-    M, S, A, H = lmdp.M, lmdp.S, lmdp.A, lmdp.horizon
+    S, A, H = lmdp.S, lmdp.A, lmdp.horizon
 
     def histories(h):  # all (s1, a1, ..., s_h) histories of length h (1-based count of states)
         if h == 1:
@@ -38,22 +38,28 @@ def brute_force_value(lmdp: LatentMDP) -> float:
     all_hist = [t for h in range(1, H + 1) for t in histories(h)]
     best = -np.inf
     for acts in itertools.product(range(A), repeat=len(all_hist)):
-        pol = dict(zip(all_hist, acts, strict=True))
-        v = 0.0
-        for m in range(M):
-            for s1 in range(S):
-                for rest in itertools.product(range(S), repeat=H - 1):
-                    states = (s1,) + rest
-                    prob, ret, hist = lmdp.weights[m] * lmdp.nu[m, s1], 0.0, (s1,)
-                    for t in range(H):
-                        a = pol[hist]
-                        ret += lmdp.R[m, states[t], a]
-                        if t + 1 < H:
-                            prob *= lmdp.P[m, states[t], a, states[t + 1]]
-                            hist = hist + (a, states[t + 1])
-                    v += prob * ret
-        best = max(best, v)
+        best = max(best, _history_policy_value(lmdp, dict(zip(all_hist, acts, strict=True)), range(S)))
     return best
+
+
+def _history_policy_value(lmdp: LatentMDP, pol: dict, starts) -> float:
+    """Σ over contexts m, start states s1 in ``starts`` and every state sequence of P(trajectory) · return under the
+    history policy ``pol`` (a dict history -> action): the value by enumeration, no beliefs."""
+    M, S, H = lmdp.M, lmdp.S, lmdp.horizon
+    v = 0.0
+    for m in range(M):
+        for s1 in starts:
+            for rest in itertools.product(range(S), repeat=H - 1):
+                states = (s1,) + rest
+                prob, ret, hist = lmdp.weights[m] * lmdp.nu[m, s1], 0.0, (s1,)
+                for t in range(H):
+                    a = pol[hist]
+                    ret += lmdp.R[m, states[t], a]
+                    if t + 1 < H:
+                        prob *= lmdp.P[m, states[t], a, states[t + 1]]
+                        hist = hist + (a, states[t + 1])
+                v += prob * ret
+    return v
 
 
 @settings(max_examples=15, deadline=None)
@@ -78,32 +84,18 @@ def test_belief_planning_equals_brute_force_horizon_3():
 
 
 def _brute_force_from_state0(lmdp: LatentMDP) -> float:
-    M, S, A, H = lmdp.M, lmdp.S, lmdp.A, lmdp.horizon
+    S, A, H = lmdp.S, lmdp.A, lmdp.horizon
     hist = [(0,)]
     layers = [hist]
     for _ in range(H - 1):
         layers.append([t + (a, s) for t in layers[-1] for a in range(A) for s in range(S)])
     best = -np.inf
 
-    def value(pol):
-        v = 0.0
-        for m in range(M):
-            for rest in itertools.product(range(S), repeat=H - 1):
-                states, prob, ret, h = (0,) + rest, lmdp.weights[m], 0.0, (0,)
-                for t in range(H):
-                    a = pol[h]
-                    ret += lmdp.R[m, states[t], a]
-                    if t + 1 < H:
-                        prob *= lmdp.P[m, states[t], a, states[t + 1]]
-                        h = h + (a, states[t + 1])
-                v += prob * ret
-        return v
-
     # only histories consistent with the policy's own earlier actions matter: enumerate policies layer by layer
     def rec(layer, pol):
         nonlocal best
         if layer == H:
-            best = max(best, value(pol))
+            best = max(best, _history_policy_value(lmdp, pol, [0]))
             return
         keys = [t for t in layers[layer] if layer == 0 or (t[:-2] in pol and pol[t[:-2]] == t[-2])]
         for acts in itertools.product(range(A), repeat=len(keys)):
