@@ -202,7 +202,7 @@ def test_shape_mismatches_raise_instead_of_broadcasting():
     mu = pair_distribution(ref)
     with pytest.raises(ValueError, match=r"mu must have shape \(3, 3\)"):
         chosen_distribution(P, ref[None, :])  # a (1, 3) "mu" would broadcast silently
-    with pytest.raises(ValueError, match=r"r must have the shape of pi_ref \(3,\)"):
+    with pytest.raises(ValueError, match=r"r must have the outcome axis of pi_ref last: pi_ref has 3 outcomes"):
         kl_regularized_optimum(np.zeros(1), ref, 1.0)
     with pytest.raises(ValueError, match=r"pi_ref must have shape \(3,\)"):
         ipo_product_closed_form(P, ref, np.ones(1), 1.0)

@@ -109,19 +109,18 @@ def chosen_distribution(P: np.ndarray, mu: np.ndarray) -> np.ndarray:
 def kl_regularized_optimum(r: np.ndarray, pi_ref: np.ndarray, beta: float) -> np.ndarray:
     """``π*(y) = π_ref(y) exp(r(y)/β) / Z`` = argmax_π E_π[r] − β KL(π‖π_ref) (log space).
 
-    A thin wrapper over the library's one tilt, :func:`rlref.solve.soft_greedy`.
+    The DPO argument order of :func:`rlref.theory.kl_regularized.optimal_policy` (which calls the library's one
+    tilt, :func:`rlref.solve.soft_greedy`), restricted to one distribution over n responses.
 
-    Shapes: r[n], pi_ref[n] -> π*[n]. Raises ValueError if beta <= 0 or the shapes differ.
+    Shapes: r[n], pi_ref[n] -> π*[n]. Raises ValueError if beta <= 0, r or pi_ref is not 1-d, or the shapes differ.
     References: Rafailov et al. (2023), eq. (4).
     """
-    b = check_beta("beta", beta)
-    r = as_float_array("r", r, ndim=1)
-    check_finite("r", r)
-    ref = as_float_array("pi_ref", pi_ref, ndim=1)
-    check_distribution("pi_ref", ref)
-    if r.shape != ref.shape:
-        raise ValueError(f"r must have the shape of pi_ref {ref.shape}, got {r.shape}")
-    return soft_greedy(r, ref, b)
+    from rlref.theory.kl_regularized import optimal_policy
+
+    for name, x in (("r", r), ("pi_ref", pi_ref)):
+        if np.ndim(x) != 1:
+            raise ValueError(f"{name} must be 1-d (one value per response), got shape {np.shape(x)}")
+    return optimal_policy(pi_ref, r, beta)
 
 
 def _theta_grad(g_logpi: np.ndarray, logpi: np.ndarray) -> np.ndarray:
