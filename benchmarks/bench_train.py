@@ -271,13 +271,19 @@ def _spawn(fn, args) -> dict:
 
 
 def summarize(name: str, runs: list[dict]) -> dict:
-    """Medians over every measured step of every round; memory: the largest peak over the rounds."""
+    """Median and minimum over every measured step of every round (the minimum is the statistic least
+    inflated by other load on a shared machine); update = step − generation of the same step; memory: the
+    largest peak over the rounds."""
     times = [t for r in runs for t in r["times"]]
-    step = statistics.median(times)
-    g = statistics.median([t for r in runs for t in r["gen"]])
+    gens = [t for r in runs for t in r["gen"]]
+    if len(gens) != len(times):
+        raise RuntimeError(f"{name}: {len(gens)} timed generations for {len(times)} timed steps")
+    upd = [t - g for t, g in zip(times, gens, strict=True)]
     tok = statistics.median([t for r in runs for t in r["tokens"]])
-    return dict(framework=name, step_s=step, generate_s=g, update_s=step - g, tokens=tok, tokens_per_s=tok / step,
-                update_tokens_per_s=tok / (step - g), mem_peak_mb=max(r["mem_peak"] for r in runs),
+    step, g, u = statistics.median(times), statistics.median(gens), statistics.median(upd)
+    return dict(framework=name, step_s=step, step_min_s=min(times), generate_s=g, generate_min_s=min(gens), update_s=u,
+                update_min_s=min(upd), tokens=tok, tokens_per_s=tok / step, tokens_per_s_best=tok / min(times),
+                update_tokens_per_s=tok / u, update_tokens_per_s_best=tok / min(upd), mem_peak_mb=max(r["mem_peak"] for r in runs),
                 mem_step_mb=max(r["mem_peak"] - r["mem_base"] for r in runs), params=runs[0]["params"], steps_measured=len(times),
                 raw=runs)
 
@@ -298,14 +304,20 @@ def markdown(args, rows: list[dict], meta: dict) -> str:
         ratio = a[key] / b[key] if b[key] else float("nan")
         lines.append(f"| {label} | {a[key]:{fmt}} | {b[key]:{fmt}} | {ratio:.2f} |")
 
-    row("step time, s", "step_s", ".3f")
-    row("  of which generation, s", "generate_s", ".3f")
-    row("  update (step - generation), s", "update_s", ".3f")
-    row("tokens/s, whole step", "tokens_per_s", ".0f")
-    row("tokens/s, generation excluded", "update_tokens_per_s", ".0f")
+    row("step time, s (median)", "step_s", ".3f")
+    row("step time, s (min)", "step_min_s", ".3f")
+    row("generation, s (median)", "generate_s", ".3f")
+    row("generation, s (min)", "generate_min_s", ".3f")
+    row("update = step - generation, s (median)", "update_s", ".3f")
+    row("update = step - generation, s (min)", "update_min_s", ".3f")
+    row("tokens/s, whole step (median)", "tokens_per_s", ".4g")
+    row("tokens/s, whole step (best)", "tokens_per_s_best", ".4g")
+    row("tokens/s, generation excluded (median)", "update_tokens_per_s", ".4g")
+    row("tokens/s, generation excluded (best)", "update_tokens_per_s_best", ".4g")
     row(f"peak {unit} during the steps, MiB", "mem_peak_mb", ".0f")
     row(f"peak {unit} above the pre-step baseline, MiB", "mem_step_mb", ".0f")
-    lines += ["", "Ratios: time and memory below 1, tokens/s above 1 favour rlref."]
+    lines += ["", "Ratios: time and memory below 1, tokens/s above 1 favour rlref. Min/best = the fastest measured step "
+              "(least inflated by other load on the machine)."]
     return "\n".join(lines) + "\n"
 
 
@@ -336,7 +348,17 @@ def main() -> None:
     ap.add_argument("--attn", default="sdpa", help="attn_implementation of the model (both frameworks)")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/train_<device>_<model>.json)")
     ap.add_argument("--md", default=None, help="also append the markdown table to this file")
+    ap.add_argument("--from-json", default=None, help="re-render the markdown of a saved JSON (no run)")
     args = ap.parse_args()
+    if args.from_json:
+        with open(args.from_json) as f:
+            saved = json.load(f)
+        md = markdown(argparse.Namespace(**saved["meta"]["args"]), saved["results"], saved["meta"])
+        print(md)
+        if args.md:
+            with open(args.md, "a") as f:
+                f.write(md + "\n")
+        return
     import torch
     import transformers
 
