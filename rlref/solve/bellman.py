@@ -49,6 +49,10 @@ __all__ = [
 ]
 
 
+#: HardBackup.deterministic_improvement patches the cached P_π when at most this fraction of states changed action.
+PATCH_FRACTION = 0.125
+
+
 def _check_v(mdp: TabularMDP, v: np.ndarray, name: str = "v") -> np.ndarray:
     v = as_float_array(name, v, ndim=1)
     if v.shape != (mdp.num_states,):
@@ -306,7 +310,7 @@ class HardBackup:
             changed = np.flatnonzero(actions != base_actions)
             if changed.size == 0:
                 return base, c
-            if changed.size * 8 <= actions.shape[0]:
+            if changed.size <= PATCH_FRACTION * actions.shape[0]:
                 return RowPatched(base, changed, select_rows(P, rows[changed], self._blocks())), c
         base = select_rows(P, rows, self._blocks())
         self._det_cache = (actions.copy(), base)

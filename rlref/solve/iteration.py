@@ -54,7 +54,6 @@ SWEEP_CHECK_EVERY = 4
 BOUNDS = ("span", "sup")
 
 
-
 @dataclass(frozen=True, eq=False)
 class IterationOutcome:
     """What the driver returns (the wrappers turn it into PlanningResult / SoftResult).
