@@ -79,7 +79,7 @@ import numpy as np
 from rlref._checks import as_float_array, as_generator, check_count, check_finite, check_positive
 from rlref.algorithms._mdp_checks import check_finite_horizon
 from rlref.algorithms.rates import LogLogFit, fit_loglog_slope
-from rlref.algorithms.sampling import inverse_cdf_sample
+from rlref.algorithms.sampling import rollout_episodes
 from rlref.mdp import TabularMDP
 from rlref.policy import softmax_policy, validate_policy
 from rlref.solve import occupancy_measure, policy_from_occupancy, value_iteration
@@ -409,11 +409,6 @@ def punishing_losses(mdp: TabularMDP, phi: Any, K: int, *, refresh: int = 10, no
 
 
 # ------------------------------------------------------------------------------------- simulator
-def _sample_rows(rows: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Inverse-CDF draw of one index per row of ``rows[n, m]`` (each a distribution) with uniforms u[n]."""
-    return inverse_cdf_sample(np.cumsum(rows, axis=1), u)
-
-
 class Simulator:
     """Roll out policies in a finite-horizon MDP; counts calls and trajectories (the paper's simulator).
 
@@ -427,7 +422,9 @@ class Simulator:
         check_finite_horizon(mdp)
         self.mdp = mdp
         self.rng = as_generator(rng, None)
-        self._P = np.asarray(mdp.dense_P())
+        P = np.asarray(mdp.dense_P())
+        cum = np.cumsum(P, axis=-1)
+        self._cum_P = cum if P.ndim == 4 else np.broadcast_to(cum, (mdp.horizon, *cum.shape))
         self.calls = 0
         self.trajectories = 0
 
@@ -439,15 +436,7 @@ class Simulator:
             raise ValueError(f"pi must have shape (H, S, A) = {(H, self.mdp.num_states, self.mdp.num_actions)}, got {pi.shape}")
         self.calls += 1
         self.trajectories += n
-        states = np.empty((n, H), dtype=np.int64)
-        actions = np.empty((n, H), dtype=np.int64)
-        u = self.rng.random((2 * H + 1, n))
-        s = _sample_rows(np.broadcast_to(self.mdp.mu0, (n, self.mdp.num_states)), u[0])
-        for h in range(H):
-            a = _sample_rows(pi[h, s], u[2 * h + 1])
-            states[:, h], actions[:, h] = s, a
-            if h + 1 < H:
-                s = _sample_rows(self._P[s, a], u[2 * h + 2])
+        states, actions, _ = rollout_episodes(self._cum_P, pi, np.asarray(self.mdp.mu0), n, self.rng)
         return states, actions
 
 

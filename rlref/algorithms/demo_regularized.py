@@ -59,7 +59,7 @@ from scipy.special import expit, log_softmax, logsumexp
 
 from rlref._checks import as_float_array, check_beta, check_count, check_positive
 from rlref.algorithms._mdp_checks import check_finite_horizon
-from rlref.algorithms.sampling import inverse_cdf_sample
+from rlref.algorithms.sampling import rollout_episodes
 from rlref.linear import LinearMDP
 from rlref.mdp import TabularMDP
 from rlref.policy import validate_policy
@@ -170,18 +170,8 @@ def sample_trajectories(mdp: TabularMDP, pi: np.ndarray, num_episodes: int, rng:
 def _rollout(P: np.ndarray, pi: np.ndarray, mu0: np.ndarray, N: int, rng: np.random.Generator,
              cP: np.ndarray | None = None) -> Trajectories:
     """Vectorized episodes; ``cP`` = cumsum of P over s' may be passed in (computed once by the explorers)."""
-    H, S, A = pi.shape
-    states = np.empty((N, H), dtype=np.int64)
-    actions = np.empty((N, H), dtype=np.int64)
-    s = inverse_cdf_sample(np.broadcast_to(np.cumsum(mu0), (N, S)), rng.random(N))
-    cpi = np.cumsum(pi, axis=-1)
-    cP = np.cumsum(P, axis=-1) if cP is None else cP
-    for h in range(H):
-        states[:, h] = s
-        a = inverse_cdf_sample(cpi[h, s], rng.random(N))
-        actions[:, h] = a
-        s = inverse_cdf_sample(cP[h, s, a], rng.random(N))
-    return Trajectories(states=states, actions=actions, final_states=s)
+    states, actions, final = rollout_episodes(np.cumsum(P, axis=-1) if cP is None else cP, pi, mu0, N, rng)
+    return Trajectories(states=states, actions=actions, final_states=final)
 
 
 # ----------------------------------------------------------------------------- behaviour cloning

@@ -1,5 +1,5 @@
-"""Categorical sampling by inversion, and the argmax with ties broken uniformly at random, shared by the
-simulators and learners of the method layer.
+"""Categorical sampling by inversion, episodes of a finite-horizon MDP, and the argmax with ties broken uniformly
+at random, shared by the simulators and learners of the method layer.
 
 A draw from the distribution p[0..K−1] with cumulative F_j = Σ_{i≤j} p_i is the first j with u ≤ F_j for
 u ~ U[0, 1), i.e. the number of j with u > F_j (sequential search). The uniforms are passed in, so each caller
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["inverse_cdf_sample", "random_argmax"]
+__all__ = ["inverse_cdf_sample", "random_argmax", "rollout_episodes"]
 
 
 def inverse_cdf_sample(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -39,3 +39,30 @@ def random_argmax(score: np.ndarray, rng: np.random.Generator, tol: float = 0.0)
     s = np.asarray(score)
     top = s >= s.max(axis=-1, keepdims=True) - tol
     return np.argmax(np.where(top, rng.random(s.shape), -1.0), axis=-1)
+
+
+def rollout_episodes(cum_P: np.ndarray, pi: np.ndarray, mu0: np.ndarray, n: int,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n independent episodes of the staged policy π in a finite-horizon MDP, vectorized over episodes:
+
+        s_0 ~ μ0,   a_h ~ π_h(·|s_h),   s_{h+1} ~ P_h(·|s_h, a_h),   h = 0, ..., H − 1,
+
+    each draw by :func:`inverse_cdf_sample` from one uniform, in the order u_0 (all s_0), then per stage the n
+    action uniforms and the n next-state uniforms: the stream of ``rng.random((2H + 1, n))``.
+
+    Shapes: cum_P[h, s, a, s'] (the cumulative sum of P over s', computed once by the caller), pi[h, s, a],
+    mu0[s] -> (states[n, H], actions[n, H], final_states[n]) int64, final_states = s_H. Unchecked: callers
+    validate the MDP and the policy.
+    References: Puterman (1994), §2.1 (the process a policy induces); Devroye (1986), §III.2 (inversion).
+    """
+    H = pi.shape[0]
+    states = np.empty((n, H), dtype=np.int64)
+    actions = np.empty((n, H), dtype=np.int64)
+    s = inverse_cdf_sample(np.broadcast_to(np.cumsum(mu0), (n, mu0.size)), rng.random(n))
+    cpi = np.cumsum(pi, axis=-1)
+    for h in range(H):
+        states[:, h] = s
+        a = inverse_cdf_sample(cpi[h, s], rng.random(n))
+        actions[:, h] = a
+        s = inverse_cdf_sample(cum_P[h, s, a], rng.random(n))
+    return states, actions, s
