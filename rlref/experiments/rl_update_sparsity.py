@@ -168,7 +168,8 @@ def _figure(r: dict, u: dict):
     ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("fraction of entries changed")
     ax.set_title("Update density by run and resolution")
-    ax.legend(fontsize=7)
+    ax.set_ylim(0, 1.32)
+    ax.legend(fontsize=7, ncol=2, loc="upper center")
     for n, mk in (("GRPO", "o"), ("SFT", "s"), (f"GRPO lr={LOW_LR:g}", "^"), (f"SFT lr={LOW_LR:g}", "v")):
         pm = r[n]["per_matrix"]
         bx.plot(range(len(pm)), [p["bf16"] for p in pm], mk, label=n, ms=4)
