@@ -315,7 +315,12 @@ def test_selfplay_dispatch_and_validation(monkeypatch):
             raise ValueError(f"unknown selfplay kwargs {sorted(set(kwargs) - {'eta'})}")
 
     fake.ALGORITHMS, fake.check_kwargs = {"inpo": algo}, check_kwargs
+    import rlref.llm.train as train_pkg
+
+    # `from rlref.llm.train import selfplay` reads the package attribute first (set once the real module was
+    # imported, e.g. by collecting tests/test_llm_selfplay.py): patch both
     monkeypatch.setitem(sys.modules, "rlref.llm.train.selfplay", fake)
+    monkeypatch.setattr(train_pkg, "selfplay", fake, raising=False)
     r = Trainer(_cfg(family="selfplay", selfplay_kwargs={"eta": 2.0}, prompts_per_step=4, micro_batch_size=4)).step(3)
     assert calls == [(3, 2.0)] and r.step == 3
     with pytest.raises(ValueError, match="selfplay_kwargs"):
@@ -323,6 +328,7 @@ def test_selfplay_dispatch_and_validation(monkeypatch):
     with pytest.raises(ValueError, match="selfplay_algorithm"):
         Trainer(_cfg(family="selfplay", selfplay_algorithm="nope", prompts_per_step=4, micro_batch_size=4))
     monkeypatch.setitem(sys.modules, "rlref.llm.train.selfplay", None)
+    monkeypatch.delattr(train_pkg, "selfplay")
     with pytest.raises(ValueError, match="selfplay"):
         Trainer(_cfg(family="selfplay", prompts_per_step=4, micro_batch_size=4))
 
@@ -456,3 +462,24 @@ def test_every_shipped_config_validates():
     assert {"grpo_toy", "dpo_toy", "sft_toy", "selfplay_toy", "grpo_budget_toy"} <= set(names)
     for name in names:
         validate(load_config(name), char_tokenizer())
+
+
+def test_reference_when_needed_skips_the_frozen_copy_and_keeps_the_update(tmp_path):
+    """reference="when_needed" with kl_beta = 0 builds no reference model (TRL's beta = 0 memory), reports kl as
+    null, and takes exactly the same step as reference="always"; a KL term or the DPO family still builds one."""
+    from rlref.llm.train.config import needs_reference
+
+    kw = dict(steps=2, checkpoint_every=2, reward_fn="tests.test_llm_train:length_reward", prompts_per_step=2, micro_batch_size=4)
+    a = train(_cfg(**kw), tmp_path / "a")
+    b = train(_cfg(reference="when_needed", **kw), tmp_path / "b")
+    assert a.ref is not None and b.ref is None
+    for x, y in zip(a.model.parameters(), b.model.parameters(), strict=True):
+        assert torch.equal(x, y)
+    lines = [json.loads(x) for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["kl"] is None for r in lines)
+    assert needs_reference(_cfg(reference="when_needed", kl_beta=0.1))
+    assert needs_reference(_cfg(reference="when_needed", family="dpo", prompts_per_step=8))
+    from rlref.llm.train.config import validate
+
+    with pytest.raises(ValueError, match="reference"):
+        validate(_cfg(reference="sometimes"))

@@ -101,6 +101,9 @@ class TrainConfig:
     selfplay_kwargs: dict = field(default_factory=dict)
     # run control
     distributed: str = "ddp"  # under torchrun: "ddp" (DistributedDataParallel) or "fsdp2" (fully_shard)
+    # the frozen reference model: "always" (also for the kl metric when kl_beta = 0), or "when_needed" (only when a
+    # loss reads it: kl_beta > 0, the DPO and self-play families; otherwise no copy is built and the kl metric is null)
+    reference: str = "always"
     checkpoint_every: int = 5
     bf16: bool = False
     progress: bool = True
@@ -205,6 +208,7 @@ def validate(cfg: TrainConfig, tokenizer=None, *, world_size: int = 1) -> None:
     _dict(cfg, "advantage_kwargs", "policy_loss_kwargs", "length_reward_kwargs", "reward_switch_kwargs", "budget_schedule_kwargs",
           "preference_kwargs", "selfplay_kwargs")
     _choice("distributed", cfg.distributed, DISTRIBUTED)
+    _choice("reference", cfg.reference, ("always", "when_needed"))
     _choice("advantage", cfg.advantage, ADVANTAGES)
     _choice("policy_loss", cfg.policy_loss, POLICY_LOSSES)
     if cfg.aggregation == "none":
@@ -253,7 +257,15 @@ def validate(cfg: TrainConfig, tokenizer=None, *, world_size: int = 1) -> None:
         try:
             selfplay.check_kwargs(cfg.selfplay_algorithm, dict(cfg.selfplay_kwargs))
         except (TypeError, ValueError) as exc:
+            if isinstance(exc, ValueError) and "selfplay_kwargs" in str(exc):
+                raise  # the message already names the key (no doubled prefix)
             raise _kwargs_error("selfplay_kwargs", cfg.selfplay_algorithm, exc) from exc
+
+
+def needs_reference(cfg: TrainConfig) -> bool:
+    """Whether the run builds the frozen reference model: always with ``reference="always"``; with
+    ``"when_needed"`` only when a loss reads it (a KL term, the DPO family, self-play)."""
+    return cfg.reference == "always" or cfg.kl_beta > 0 or cfg.family in ("dpo", "selfplay")
 
 
 def _check_policy_loss(cfg: TrainConfig) -> None:

@@ -40,7 +40,7 @@ from rlref.llm.divergences import kl_penalty
 from rlref.llm.entropy import lp_reg_loss, lp_reg_proxy_logprobs
 from rlref.llm.logprobs import token_entropy, token_logprobs
 from rlref.llm.losses import aggregate, kl_loss, ppo_clip
-from rlref.llm.train.config import TrainConfig, resolve_callable, resolve_reward_fn, validate
+from rlref.llm.train.config import TrainConfig, needs_reference, resolve_callable, resolve_reward_fn, validate
 from rlref.llm.train.models import build_model, load_tokenizer
 from rlref.llm.train.task import ModSumTask
 
@@ -393,14 +393,16 @@ class Trainer:
         self.task = ModSumTask(cfg.terms, cfg.modulus)
         self.model = (model if model is not None else build_model(self.tokenizer, path=cfg.model_path, arch=cfg.arch, hidden=cfg.hidden,
                                                                   layers=cfg.layers, heads=cfg.heads, seed=cfg.seed)).to(self.device)
-        self.ref = copy.deepcopy(self.model).eval()
-        for p in self.ref.parameters():
-            p.requires_grad_(False)
+        self.ref = copy.deepcopy(self.model).eval() if needs_reference(cfg) else None
+        if self.ref is not None:
+            for p in self.ref.parameters():
+                p.requires_grad_(False)
         self.fsdp = world > 1 and cfg.distributed == "fsdp2"
         self.module = self.model
         if self.fsdp:
             _shard(self.model)
-            _shard(self.ref)
+            if self.ref is not None:
+                _shard(self.ref)
         elif world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
@@ -551,8 +553,9 @@ class Trainer:
         ref: dict[int, torch.Tensor] = {}
         with torch.no_grad():
             for j in own:
-                with self.autocast():  # the reference's log-probs (the KL term and the kl metric)
-                    ref[j] = response_logprobs(self.ref, batches[j], temperature=cfg.temperature)
+                if self.ref is not None:  # the reference's log-probs (the KL term and the kl metric)
+                    with self.autocast():
+                        ref[j] = response_logprobs(self.ref, batches[j], temperature=cfg.temperature)
                 if not on_policy:  # the sampling policy's log-probs, taken once before the first update
                     with self.autocast():
                         lp0, _, lg0 = _forward(self.model, batches[j], temperature=cfg.temperature)
@@ -583,7 +586,7 @@ class Trainer:
                     with torch.no_grad():
                         mf = m.to(lp.dtype)
                         first = float(e == 0)
-                        kl_tok = kl_penalty(lp.detach(), ref[j], "k3") * mf
+                        kl_tok = kl_penalty(lp.detach(), ref[j], "k3") * mf if j in ref else torch.zeros_like(mf)
                         tot += torch.tensor([loss.item() / self.world / (epochs * n_mini), first * kl_tok.sum().item(),
                                              first * (ent * mf).sum().item(), first * mf.sum().item(), float(clip) * mf.sum().item(),
                                              mf.sum().item()], dtype=torch.float64)
@@ -592,9 +595,9 @@ class Trainer:
         dt = time.perf_counter() - t0
         ntok = int(tot[3].item())
         return StepResult(step=k, loss=float(tot[0]), reward_mean=float(rewards.mean()), accuracy=float(cor.mean()),
-                          response_length_mean=float(lens.mean()), kl=float(tot[1] / tot[3]), entropy=float(tot[2] / tot[3]),
-                          clip_fraction=float(tot[4] / tot[5]), grad_norm=gn, tokens=ntok, tokens_per_s=ntok / max(dt, 1e-9), seconds=dt,
-                          truncated_fraction=float(trunc.mean()))
+                          response_length_mean=float(lens.mean()), kl=float(tot[1] / tot[3]) if self.ref is not None else math.nan,
+                          entropy=float(tot[2] / tot[3]), clip_fraction=float(tot[4] / tot[5]), grad_norm=gn, tokens=ntok,
+                          tokens_per_s=ntok / max(dt, 1e-9), seconds=dt, truncated_fraction=float(trunc.mean()))
 
     def optimizer_step(self) -> float:
         """Clip the gradient to ``max_grad_norm`` (none: measure it only), step the optimizer; returns the
