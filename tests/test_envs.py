@@ -600,6 +600,20 @@ def test_from_deterministic_bad_inputs_raise(trans, rews, kwargs, match):
         from_deterministic(trans, rews, **kwargs)
 
 
+def test_with_done_state_appends_the_absorbing_state_and_zero_reward():
+    """BRIDGE's loader convention, by hand: −1 -> S = 2, the done row loops to itself with reward 0; the same check
+    (and message) serves from_deterministic and sticky_actions."""
+    from rlref.envs.bridge import with_done_state
+    from rlref.envs.bridge_mdps import sticky_actions
+
+    nxt, r = with_done_state(np.array([[1, -1], [0.0, 1.0]]), np.array([[0.5, 1.0], [0.0, 2.0]]))
+    assert nxt.dtype == np.int64 and nxt.tolist() == [[1, 2], [0, 1], [2, 2]]
+    assert r.tolist() == [[0.5, 1.0], [0.0, 2.0], [0.0, 0.0]]
+    for build in (lambda T, R: from_deterministic(T, R, horizon=2), lambda T, R: sticky_actions(T, R, horizon=2)):
+        with pytest.raises(ValueError, match=r"transitions\[0, 1\] = 5 must lie in \[-1, 2\)"):
+            build(np.array([[0, 5], [1, 1]]), np.zeros((2, 2)))
+
+
 @pytest.mark.parametrize("seed", [-1, -(2**40), 1.5, True, "0"])
 def test_a_bad_seed_is_a_value_error_naming_seed(seed):
     """Issue #11 item 18: a negative (or non-integer) seed is refused by name before numpy sees it."""
