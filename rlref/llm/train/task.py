@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-__all__ = ["ModSumTask", "Problem"]
+__all__ = ["ModSumTask", "Problem", "format_reward"]
 
 
 @dataclass(frozen=True)
@@ -70,3 +70,18 @@ class ModSumTask:
             acc = (acc + x) % self.modulus
             run.append(str(acc))
         return ">".join(run) + f"#{ans}"
+
+
+def format_reward(problems: list[Problem], responses: list[str]) -> list[float]:
+    """A graded score for the toy task (designed here): 1 for a correct answer, 2/3 for a well-formed wrong one
+    (``...#d``), 1/3 for a ``#`` with no digit after it, 0 otherwise. From a random model the exact checker alone
+    ties almost every pair (all wrong), which gives self-play no signal; this score ranks the answer format
+    first. ``reward_fn`` convention: one float per response, in order."""
+    out = []
+    for p, r in zip(problems, responses, strict=True):
+        d = ModSumTask.parse(r)
+        if d is None:
+            out.append(1 / 3 if "#" in r else 0.0)
+        else:
+            out.append(1.0 if d == p.answer else 2 / 3)
+    return out
