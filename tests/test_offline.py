@@ -17,6 +17,7 @@ from rlref.algorithms.offline import (
     ContinuousActionMDP,
     OfflineDataset,
     evaluate_actions,
+    line_model,
     nearest_neighbour,
     offline_fixed_point,
     optimal_actions,
@@ -27,16 +28,6 @@ from rlref.solve import optimal
 from rlref.testing import tabular_mdps
 
 FAST = settings(max_examples=15, deadline=None)
-
-
-def line_model(S: int = 7, gamma: float = 0.9, cost: float = 0.3) -> ContinuousActionMDP:
-    P = np.zeros((S, 2, S))
-    for s in range(S):
-        P[s, 0, max(s - 1, 0)] = 1.0
-        P[s, 1, min(s + 1, S - 1)] = 1.0
-    R = np.zeros((S, 2))
-    R[S - 1] = 1.0
-    return ContinuousActionMDP(TabularMDP(P, R, gamma=gamma, mu0=np.eye(S)[0]), cost, np.arange(S) / (S - 1))
 
 
 def bimodal_data(S: int, n: int, seed: int) -> OfflineDataset:
@@ -145,7 +136,7 @@ def test_td3bc_fixed_point_satisfies_the_closed_form_actor_step(seed):
 def test_prdc_and_a2pr_beat_td3bc_and_bc_on_bimodal_data():
     """The mechanism of both papers: a mean-seeking BC term lands between the modes (out of data, low value);
     the dataset constraint (PRDC) and the advantage-selected target (A2PR) follow the good mode."""
-    model = line_model(S=9)
+    model = line_model(num_states=9)
     data = bimodal_data(model.S, 150, 3)
     J = {m: offline_fixed_point(model, data, m) for m in ("bc", "td3bc", "prdc", "a2pr")}
     assert J["prdc"].objective > J["td3bc"].objective > J["bc"].objective
@@ -193,3 +184,14 @@ def test_bad_inputs_raise_named_errors():
         offline_fixed_point(model, sparse, "td3bc")
     with pytest.raises(ValueError, match=r"actions\[0\] = 2.0"):
         evaluate_actions(model, np.r_[2.0, np.zeros(model.S - 1)])
+
+
+def test_line_model_by_hand() -> None:
+    """S = 3: left/right endpoints move one step (clipped), reward 1 only in the last state, positions on [0, 1]."""
+    m = line_model(num_states=3, gamma=0.5, action_cost=0.2)
+    P = m.base.dense_P()
+    assert P[0, 0].tolist() == [1, 0, 0] and P[0, 1].tolist() == [0, 1, 0] and P[2, 1].tolist() == [0, 0, 1]
+    assert m.base.r.tolist() == [[0, 0], [0, 0], [1, 1]] and m.positions.ravel().tolist() == [0.0, 0.5, 1.0]
+    assert m.action_cost == 0.2 and m.base.gamma == 0.5 and m.base.mu0.tolist() == [1, 0, 0]
+    with pytest.raises(ValueError, match="num_states"):
+        line_model(num_states=1)

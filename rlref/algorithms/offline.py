@@ -49,6 +49,7 @@ from rlref.solve.evaluation import evaluate_values
 
 __all__ = [
     "ContinuousActionMDP",
+    "line_model",
     "OfflineDataset",
     "ContinuousEvaluation",
     "OfflineFixedPoint",
@@ -95,6 +96,23 @@ class ContinuousActionMDP:
     @property
     def S(self) -> int:
         return self.base.num_states
+
+
+def line_model(num_states: int = 7, gamma: float = 0.9, action_cost: float = 0.3) -> ContinuousActionMDP:
+    """The line of S states as a :class:`ContinuousActionMDP` (the instance of the PRDC/A2PR reproduction, derived here).
+
+    Endpoints: a = −1 moves left, a = +1 right (deterministic, clipped at the ends); R(s, ·) = 1[s = S − 1] for both
+    endpoints, so r(s, a) = 1[s = S − 1] − c a²; μ0 = the point mass on state 0; positions[s] = s/(S − 1) on [0, 1].
+    Raises ValueError if num_states < 2, gamma is not in [0, 1) or action_cost <= 0.
+    """
+    S = check_count("num_states", num_states, 2)
+    P = np.zeros((S, 2, S))
+    for s in range(S):
+        P[s, 0, max(s - 1, 0)] = 1.0
+        P[s, 1, min(s + 1, S - 1)] = 1.0
+    R = np.zeros((S, 2))
+    R[S - 1] = 1.0
+    return ContinuousActionMDP(TabularMDP(P, R, gamma=gamma, mu0=np.eye(S)[0], name="line"), action_cost, np.arange(S) / (S - 1))
 
 
 @dataclass(frozen=True, eq=False)

@@ -20,23 +20,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlref.algorithms.offline import ContinuousActionMDP, OfflineDataset, offline_fixed_point, optimal_actions
-from rlref.mdp import TabularMDP
+from rlref.algorithms.offline import OfflineDataset, line_model, offline_fixed_point, optimal_actions
 from rlref.reproduce import Context, Report, register
 
 METHODS = ("bc", "td3bc", "prdc", "a2pr")
 LABELS = {"bc": "BC", "td3bc": "TD3+BC", "prdc": "PRDC", "a2pr": "A2PR"}
 ALPHA, BETA = 2.5, 2.0  # the papers' defaults for hopper/walker (PRDC README: --alpha 2.5 --beta 2.0)
-
-
-def line_mdp(S: int, gamma: float, cost: float) -> ContinuousActionMDP:
-    P = np.zeros((S, 2, S))
-    for s in range(S):
-        P[s, 0, max(s - 1, 0)] = 1.0
-        P[s, 1, min(s + 1, S - 1)] = 1.0
-    R = np.zeros((S, 2))
-    R[S - 1] = 1.0
-    return ContinuousActionMDP(TabularMDP(P, R, gamma=gamma, mu0=np.eye(S)[0], name="line"), cost, np.arange(S) / (S - 1))
 
 
 def bimodal(S: int, n: int, rng: np.random.Generator) -> OfflineDataset:
@@ -57,7 +46,7 @@ def run(ctx: Context) -> Report:
     S, gamma, cost = 11, 0.9, 0.3
     n = ctx.scale(200, 1000)
     alphas = ctx.scale([0.5, 1.0, 2.5, 5.0, 10.0, 25.0], [0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0])
-    model = line_mdp(S, gamma, cost)
+    model = line_model(S, gamma, cost)
     opt = optimal_actions(model)
     data = bimodal(S, n, ctx.child_rng(0))
 
