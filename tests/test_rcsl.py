@@ -19,6 +19,7 @@ from rlref.algorithms.rcsl import (
     fit_rcsl,
     mbrcsl,
     rcsl_value,
+    stitching_mdp,
     trajectory_returns,
 )
 from rlref.mdp import TabularMDP
@@ -26,25 +27,6 @@ from rlref.solve import optimal
 from rlref.testing import tabular_mdps
 
 FAST = settings(max_examples=15, deadline=None)
-
-
-def stitching_mdp() -> TabularMDP:
-    """0 A (test start), 1 B, 2 M (shared), 3 Med, 4 G (goal), 5 Bad; H = 2, A = 3 (see docs/rcsl.md)."""
-    S, A = 6, 3
-    P = np.zeros((S, A, S))
-    P[:, :, 5] = 1.0
-    P[0] = 0.0
-    P[0, 0, 2] = P[0, 1, 3] = P[0, 2, 5] = 1.0
-    P[1] = 0.0
-    P[1, 0, 2] = P[1, 1, 5] = P[1, 2, 5] = 1.0
-    P[2] = 0.0
-    P[2, 0, 5] = P[2, 1, 4] = P[2, 2, 5] = 1.0
-    P[4] = 0.0
-    P[4, :, 4] = 1.0
-    R = np.zeros((S, A))
-    R[2, 1] = 1.0
-    R[3, :] = 0.5
-    return TabularMDP(P, R, horizon=2, mu0=np.eye(S)[0])
 
 
 def stitching_data() -> TrajectoryData:
@@ -171,3 +153,17 @@ def test_bad_inputs_raise_named_errors():
         mbrcsl(mdp, data, n_rollouts=10)
     with pytest.raises(ValueError, match="no model rollout"):
         mbrcsl(mdp, data, min_return=5.0)
+
+
+def test_stitching_mdp_optimum_by_enumeration() -> None:
+    """From A the best of the 3² action pairs returns 1 (A → M → G); from B also 1; start outside [0, 6) is refused."""
+    import itertools
+
+    for start in (0, 1):
+        mdp = stitching_mdp(start)
+        P, r = mdp.dense_P(), mdp.r
+        best = max(r[start, a0] + sum(P[start, a0, s1] * r[s1, a1] for s1 in range(6))
+                   for a0, a1 in itertools.product(range(3), repeat=2))
+        assert best == 1.0 and optimal(mdp).objective == 1.0
+    with pytest.raises(ValueError, match="start"):
+        stitching_mdp(6)

@@ -50,6 +50,7 @@ __all__ = [
     "empirical_model",
     "model_rollouts",
     "mbrcsl",
+    "stitching_mdp",
 ]
 
 FALLBACKS = ("behaviour", "uniform")
@@ -326,3 +327,31 @@ def mbrcsl(mdp: TabularMDP, data: TrajectoryData, min_return: float | None = Non
     g_eval = np.where(np.isfinite(g0), g0, 0.0)
     return MBRCSLResult(policy=policy, g0=g0, evaluation=rcsl_value(mdp, policy, g_eval), kept=kept, rollouts=roll,
                         kept_mass=float(roll.weights[keep].sum() / roll.weights.sum()))
+
+
+def stitching_mdp(start: int = 0) -> TabularMDP:
+    """The stitching instance (derived here, after Zhou et al. 2024's Point-Maze illustration; docs/rcsl.md).
+
+    States 0 A, 1 B (two starts), 2 M (the shared junction), 3 Med, 4 G (goal, absorbing), 5 sink (absorbing);
+    A = 3 actions, H = 2. A → (M, Med, sink) by action (0, 1, 2); B → (M, sink, sink); M → (sink, G, sink);
+    r(M, 1) = 1 (reaching the goal), r(Med, ·) = 0.5, else 0. The optimal path A → M → G returns 1. ``start`` is the
+    state of the point-mass μ0. Raises ValueError if start is not a state in [0, 6).
+    References: Zhou et al. (2024), "Free from Bellman Completeness", ICLR, §4 (trajectory stitching).
+    """
+    S, A = 6, 3
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start < S:
+        raise ValueError(f"start must be a state in [0, {S}), got {start!r}")
+    P = np.zeros((S, A, S))
+    P[:, :, 5] = 1.0
+    P[0] = 0.0
+    P[0, 0, 2] = P[0, 1, 3] = P[0, 2, 5] = 1.0
+    P[1] = 0.0
+    P[1, 0, 2] = P[1, 1, 5] = P[1, 2, 5] = 1.0
+    P[2] = 0.0
+    P[2, 0, 5] = P[2, 1, 4] = P[2, 2, 5] = 1.0
+    P[4] = 0.0
+    P[4, :, 4] = 1.0
+    R = np.zeros((S, A))
+    R[2, 1] = 1.0
+    R[3, :] = 0.5
+    return TabularMDP(P, R, horizon=2, mu0=np.eye(S)[start], name="stitching")

@@ -18,31 +18,22 @@ from __future__ import annotations
 import numpy as np
 
 from rlref.algorithms.demo_regularized import sample_trajectories
-from rlref.algorithms.rcsl import FALLBACKS, TrajectoryData, empirical_model, fit_rcsl, mbrcsl, rcsl_value, trajectory_returns
+from rlref.algorithms.rcsl import (
+    FALLBACKS,
+    TrajectoryData,
+    empirical_model,
+    fit_rcsl,
+    mbrcsl,
+    rcsl_value,
+    stitching_mdp,
+    trajectory_returns,
+)
 from rlref.mdp import TabularMDP
 from rlref.reproduce import Context, Report, register
 from rlref.solve import optimal
 
 A_, B_, M_, MED, G_, SINK = range(6)
 NAMES = ["A", "B", "M", "Med", "G", "sink"]
-
-
-def stitching_mdp(mu0: np.ndarray) -> TabularMDP:
-    S, A = 6, 3
-    P = np.zeros((S, A, S))
-    P[:, :, SINK] = 1.0
-    P[A_] = 0.0
-    P[A_, 0, M_] = P[A_, 1, MED] = P[A_, 2, SINK] = 1.0
-    P[B_] = 0.0
-    P[B_, 0, M_] = P[B_, 1, SINK] = P[B_, 2, SINK] = 1.0
-    P[M_] = 0.0
-    P[M_, 0, SINK] = P[M_, 1, G_] = P[M_, 2, SINK] = 1.0
-    P[G_] = 0.0
-    P[G_, :, G_] = 1.0
-    R = np.zeros((S, A))
-    R[M_, 1] = 1.0
-    R[MED, :] = 0.5
-    return TabularMDP(P, R, horizon=2, mu0=mu0, name="stitching")
 
 
 def behaviours() -> tuple[np.ndarray, np.ndarray]:
@@ -71,13 +62,13 @@ def run(ctx: Context) -> Report:
 
     n = ctx.scale(20, 200)
     n_grid = ctx.scale([2, 5, 10, 20, 50, 100], [2, 5, 10, 20, 50, 100, 200, 500, 1000])
-    mdp = stitching_mdp(np.eye(6)[A_])
+    mdp = stitching_mdp(A_)
     d1, d2 = behaviours()
 
     def unit() -> dict:
         rng = ctx.child_rng(0)
-        data = concat(TrajectoryData.from_trajectories(sample_trajectories(stitching_mdp(np.eye(6)[A_]), d1, n, rng)),
-                      TrajectoryData.from_trajectories(sample_trajectories(stitching_mdp(np.eye(6)[B_]), d2, n, rng)))
+        data = concat(TrajectoryData.from_trajectories(sample_trajectories(stitching_mdp(A_), d1, n, rng)),
+                      TrajectoryData.from_trajectories(sample_trajectories(stitching_mdp(B_), d2, n, rng)))
         g = trajectory_returns(mdp, data)
         from_a = data.states[:, 0] == A_
         in_support = sorted({float(x) for x in g[from_a, 0]})
