@@ -7,8 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rlref.algorithms.iq_learn import fit_iq_learn, implied_reward, iq_objective, mle_policy, visit_weights
-from rlref.solve import soft_value_iteration
+from rlref.algorithms.iq_learn import entropy_regularized_policy, fit_iq_learn, implied_reward, iq_objective, mle_policy, visit_weights
 from rlref.tokentree import TokenTree
 
 trees = st.sampled_from([(2, 2, None), (3, 2, 0), (3, 3, 0), (2, 3, None)])
@@ -19,16 +18,6 @@ def _tree(spec: tuple) -> TokenTree:
     return TokenTree(V, L, eos=eos)
 
 
-def _entropy_optimum(tree: TokenTree, token_reward: np.ndarray) -> np.ndarray:
-    """Entropy-regularized optimum of the tree paying token_reward, by the core's soft VI.
-
-    E[Σ r + H(π)] = E[Σ (r + log V) − KL(π ‖ uniform)]: the KL-to-uniform soft VI with the reward shifted
-    by log V per token (responses have different lengths, so the shift matters).
-    """
-    mdp = tree.to_mdp(np.zeros(tree.num_sequences), token_reward=token_reward + np.log(tree.vocab_size))
-    return tree.restrict_policy(soft_value_iteration(mdp, 1.0).policy)
-
-
 @settings(max_examples=15, deadline=None)
 @given(spec=trees, seed=st.integers(0, 2**31 - 1))
 def test_softmax_q_is_soft_optimal_for_its_implied_reward(spec, seed):
@@ -36,7 +25,7 @@ def test_softmax_q_is_soft_optimal_for_its_implied_reward(spec, seed):
     tree = _tree(spec)
     q = np.random.default_rng(seed).normal(size=(tree.num_prefixes, tree.vocab_size)) * 2
     pi = np.exp(q - np.log(np.exp(q).sum(axis=1, keepdims=True)))
-    np.testing.assert_allclose(_entropy_optimum(tree, implied_reward(tree, q)), pi, atol=1e-10)
+    np.testing.assert_allclose(entropy_regularized_policy(tree, implied_reward(tree, q)), pi, atol=1e-10)
 
 
 def _brute_objective(tree: TokenTree, q: np.ndarray, data: np.ndarray, alpha: float, gamma: float) -> float:
@@ -100,7 +89,7 @@ def test_population_fit_recovers_expert_and_reward_makes_expert_optimal():
     assert tvs[0] > tvs[1] > tvs[2]
     assert tvs[2] < 1e-4
     res = fit_iq_learn(tree, pE, 1e4)
-    assert np.max(np.abs(_entropy_optimum(tree, res.reward) - piE)) < 1e-4
+    assert np.max(np.abs(entropy_regularized_policy(tree, res.reward) - piE)) < 1e-4
     # and the finite-α fit is NOT the expert (the χ² regularizer shrinks the reward): a test that can fail
     assert tvs[0] > 1e-2
 

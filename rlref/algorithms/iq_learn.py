@@ -58,6 +58,7 @@ __all__ = [
     "iq_objective",
     "fit_iq_learn",
     "mle_policy",
+    "entropy_regularized_policy",
 ]
 
 
@@ -248,3 +249,19 @@ def fit_iq_learn(
     grad = np.where((at_lo & (grad < 0)) | (at_hi & (grad > 0)), 0.0, grad)
     return IQLearnResult(q=q, pi=pi, reward=r, objective=mle - c * td, mle_term=mle, td_term=td, alpha=a, gamma=g,
                          iterations=int(res.nit), grad_norm=float(np.max(np.abs(grad))), converged=bool(res.success))
+
+
+def entropy_regularized_policy(tree: TokenTree, token_reward: np.ndarray) -> np.ndarray:
+    """The entropy-regularized optimum π = argmax_π E_π[Σ_h r(x_h, v_h) + Σ_h H(π(·|x_h))] on the tree, by the core's
+    soft VI (an independent route to the optimum that :func:`implied_reward` inverts).
+
+    E[Σ r + H(π)] = E[Σ (r + log V) − KL(π ‖ uniform)] per token, so it is the KL-to-uniform soft backward induction
+    (β = 1) of ``tree.to_mdp`` with the token reward shifted by log V (responses differ in length, so the shift
+    matters). Shapes: token_reward[x, v] -> π[x, v].
+    References: Ziebart (2010), PhD thesis, §6 (maximum causal entropy); Wulfmeier et al. (2024), arXiv 2409.01369,
+    Sec. 3 (the soft Bellman relation IQ-Learn inverts).
+    """
+    from rlref.solve import soft_value_iteration
+
+    mdp = tree.to_mdp(np.zeros(tree.num_sequences), token_reward=np.asarray(token_reward) + np.log(tree.vocab_size))
+    return tree.restrict_policy(soft_value_iteration(mdp, 1.0).policy)

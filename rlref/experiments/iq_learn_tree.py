@@ -16,20 +16,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from rlref.algorithms.iq_learn import fit_iq_learn, mle_policy
+from rlref.algorithms.iq_learn import entropy_regularized_policy, fit_iq_learn, mle_policy
 from rlref.algorithms.preference_losses import kl_regularized_optimum
 from rlref.divergences import entropy, total_variation
 from rlref.reproduce import Context, Report, register
-from rlref.solve import soft_value_iteration
 from rlref.tokentree import TokenTree
 
 PAPER = "Wulfmeier et al. (2024), Imitating Language via Scalable Inverse Reinforcement Learning (NeurIPS 2024, arXiv 2409.01369)"
-
-
-def _entropy_optimum(tree: TokenTree, token_reward: np.ndarray) -> np.ndarray:
-    """Entropy-regularized optimum for token_reward via the core soft VI (KL to uniform, reward + log V per token)."""
-    mdp = tree.to_mdp(np.zeros(tree.num_sequences), token_reward=token_reward + np.log(tree.vocab_size))
-    return tree.restrict_policy(soft_value_iteration(mdp, 1.0).policy)
 
 
 @register("iq-learn-tree", paper=PAPER, description="IQ-Learn (χ² TD-regularized MLE) vs MLE on a token tree, exact")
@@ -51,9 +44,9 @@ def run(ctx: Context) -> Report:
             warm = np.maximum(np.log(piE), -30.0)
         for a in pop_alphas:
             res = fit_iq_learn(tree, pE, a, q0=warm, gtol=1e-10)
-            ident = max(ident, float(np.abs(_entropy_optimum(tree, res.reward) - res.pi).max()))
+            ident = max(ident, float(np.abs(entropy_regularized_policy(tree, res.reward) - res.pi).max()))
             pop_tv.append(float(total_variation(tree.sequence_distribution(res.pi), pE)))
-        expert_opt = float(np.abs(_entropy_optimum(tree, res.reward) - piE).max())
+        expert_opt = float(np.abs(entropy_regularized_policy(tree, res.reward) - piE).max())
         sampled = {}
         for N in sizes:
             counts = np.bincount(rng.choice(tree.num_sequences, size=N, p=pE), minlength=tree.num_sequences).astype(float)
@@ -67,7 +60,7 @@ def run(ctx: Context) -> Report:
             for a in alphas:
                 res = fit_iq_learn(tree, data, a, q0=warm)
                 p = tree.sequence_distribution(res.pi)
-                ident = max(ident, float(np.abs(_entropy_optimum(tree, res.reward) - res.pi).max()))
+                ident = max(ident, float(np.abs(entropy_regularized_policy(tree, res.reward) - res.pi).max()))
                 row[str(a)] = {"tv": float(total_variation(p, pE)), "H": float(entropy(p)), "R": float(p @ R)}
             sampled[str(N)] = row
         return {"ident": ident, "pop_tv": pop_tv, "expert_opt": expert_opt, "sampled": sampled,
