@@ -18,16 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from rlref.algorithms.demo_regularized import sample_trajectories
-from rlref.algorithms.rcsl import (
-    FALLBACKS,
-    TrajectoryData,
-    empirical_model,
-    fit_rcsl,
-    mbrcsl,
-    rcsl_value,
-    stitching_mdp,
-    trajectory_returns,
-)
+from rlref.algorithms.rcsl import FALLBACKS, TrajectoryData, empirical_model, fit_rcsl, mbrcsl, rcsl_value, stitching_mdp, trajectory_returns
 from rlref.mdp import TabularMDP
 from rlref.reproduce import Context, Report, register
 from rlref.solve import optimal
