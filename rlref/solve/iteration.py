@@ -52,6 +52,9 @@ ULPS = 16.0
 SWEEP_CHECK_EVERY = 4
 #: The certificates the driver offers.
 BOUNDS = ("span", "sup")
+#: Hard modified PI stores the action gaps after a full backup that changed at most S / LAZY_AFTER
+#: actions, so later steps can skip the full backup where the gaps hold (HardBackup.lazy_value_argmax).
+LAZY_AFTER = 16
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,31 +150,56 @@ def iterate(
     k = 0
     masked = getattr(backup, "masked", True)  # −∞ at masked pairs before the max (rlref.solve.bellman)
     fast = m > 1 and hasattr(backup, "value_argmax")  # hard modified PI: argmax with the max, P_π cached
+    lazy = fast and hasattr(backup, "lazy_value_argmax")  # skip full backups where action gaps hold
+    S = v.shape[0]
+    P_pi, c, full = None, None, True
+    fails, skip = 0, 0
     while k < max_iter:
         k += 1
-        q = _q(mdp, v, None, masked)
-        if fast:
-            tv, actions = backup.value_argmax(q)
-        else:
-            tv = backup.value(q)
-        d = tv - v
-        d_max, d_min = float(d.max()), float(d.min())
-        residual = max(d_max, -d_min)
-        width = d_max - d_min
-        if bounds == "span":
-            stat = k_gamma * width
-            if stat <= epsilon or gamma == 0.0:
-                converged = True
+        v_eval, step = v, None
+        if lazy and P_pi is not None and backup.has_gaps():
+            w = P_pi @ v
+            w *= gamma
+            w += c
+            step = backup.lazy_value_argmax(v, w)
+            if step is None:  # failed: back off (skip storing gaps for the next 2^fails − 1 full steps)
+                backup.forget_gaps()
+                fails += 1
+                skip = 2**fails - 1
+            else:
+                fails = 0
+        for _attempt in range(2):
+            if step is None:
+                q = _q(mdp, v, None, masked)
+                if fast:
+                    tv, actions = backup.value_argmax(q)
+                    if lazy:
+                        ch = backup.changed
+                        if ch is not None and ch * LAZY_AFTER <= S and skip == 0:
+                            backup.remember_gaps(q, v, actions)
+                        else:
+                            backup.forget_gaps()
+                            skip = max(skip - 1, 0)
+                else:
+                    tv = backup.value(q)
+                full = True
+            else:
+                tv, actions = step
+                full = False
+            d = tv - v
+            d_max, d_min = float(d.max()), float(d.min())
+            residual = max(d_max, -d_min)
+            width = d_max - d_min
+            stat = k_gamma * width if bounds == "span" else 2.0 * k_gamma * residual
+            if full or not (stat <= epsilon):
                 break
-            if width <= tiny * max(1.0, float(tv.max()), -float(tv.min())):
-                break  # float64 fixed point of the span above the requested threshold
-        else:
-            stat = 2.0 * k_gamma * residual
-            if stat <= epsilon or gamma == 0.0:
-                converged = True
-                break
-            if residual <= tiny * max(1.0, float(tv.max()), -float(tv.min())):
-                break
+            step = None  # a lazy step met the stopping rule: confirm it with the full backup at this v
+        if stat <= epsilon or gamma == 0.0:
+            converged = True
+            break
+        scale = tiny * max(1.0, float(tv.max()), -float(tv.min()))
+        if (width if bounds == "span" else residual) <= scale:
+            break  # float64 fixed point above the requested threshold
         v = tv
         if m > 1:
             if fast:
@@ -197,6 +225,12 @@ def iterate(
                     v = new
                     if change <= target:
                         break
+    if not full:  # max_iter after a lazy step: q (and the returned policy) from the full backup at that v
+        q = _q(mdp, v_eval, None, masked)
+        tv, _ = backup.value_argmax(q)
+        d = tv - v_eval
+        d_max, d_min = float(d.max()), float(d.min())
+        residual, width = max(d_max, -d_min), d_max - d_min
     if hasattr(backup, "greedy"):  # hard backup: the greedy policy and its slack from the row max tv
         policy, slack = backup.greedy(q, tv)
     else:
