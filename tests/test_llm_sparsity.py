@@ -138,3 +138,49 @@ def test_bad_resolution_and_rank_inputs():
         update_rank(torch.zeros(3))
     with pytest.raises(ValueError, match="both be mappings"):
         subnetwork_overlap({"w": torch.zeros(2, dtype=torch.bool)}, torch.zeros(2, dtype=torch.bool))
+
+
+def test_stratified_chance_by_hand_and_one_stratum_is_uniform_chance():
+    from rlref.llm.train.sparsity import stratified_chance_o1
+
+    a = torch.tensor([True, False, False, False])
+    b = torch.tensor([True, False, False, False])
+    # stratum {0, 1}: |I1 ∩ S| = 1, |I2 ∩ S| = 1, |S| = 2 -> E|I1 ∩ I2| = 1/2, so E[o1] = 1/2 (uniform chance: 1/4)
+    assert stratified_chance_o1(a, b, torch.tensor([0, 0, 1, 1])) == 0.5
+    assert stratified_chance_o1(a, b, torch.zeros(4, dtype=torch.long)) == subnetwork_overlap(a, b).random_o1 == 0.25
+    assert math.isnan(stratified_chance_o1(torch.zeros(4, dtype=torch.bool), b, torch.zeros(4, dtype=torch.long)))
+    with pytest.raises(ValueError, match="integer labels"):
+        stratified_chance_o1(a, b, torch.zeros(4))
+
+
+def test_stratified_chance_matches_redrawing_within_strata():
+    """Monte Carlo: permute I2 within each stratum (sizes per stratum kept); the mean o1 is the formula (4 sigma)."""
+    from rlref.llm.train.sparsity import stratified_chance_o1
+
+    rng = np.random.default_rng(3)
+    n = 300
+    strata = rng.integers(0, 4, n)
+    a = rng.random(n) < np.array([0.8, 0.5, 0.2, 0.1])[strata]
+    b = rng.random(n) < np.array([0.7, 0.4, 0.3, 0.1])[strata]
+    o1 = []
+    for _ in range(600):
+        bb = b.copy()
+        for s in range(4):
+            idx = np.flatnonzero(strata == s)
+            bb[idx] = rng.permutation(b[idx])
+        o1.append((a & bb).sum() / a.sum())
+    ref = stratified_chance_o1(torch.tensor(a), torch.tensor(b), torch.tensor(strata))
+    assert abs(np.mean(o1) - ref) < 4 * np.std(o1) / math.sqrt(len(o1))
+
+
+def test_magnitude_strata_are_equal_count_and_monotone_in_abs_w():
+    from rlref.llm.train.sparsity import magnitude_strata
+
+    w = {"x": torch.tensor([[-4.0, 1.0], [0.5, -3.0]]), "y": torch.tensor([2.0, -0.1, 0.2, 5.0, -6.0, 0.0])}
+    s = magnitude_strata(w, bins=5)
+    flat = torch.cat([w["x"].reshape(-1), w["y"]]).abs()
+    assert torch.bincount(s).tolist() == [2, 2, 2, 2, 2]
+    order = torch.argsort(flat)
+    assert torch.all(s[order][1:] >= s[order][:-1])
+    with pytest.raises(ValueError, match="bins"):
+        magnitude_strata(w, bins=0)

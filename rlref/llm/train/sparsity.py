@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 
 __all__ = ["RESOLUTIONS", "changed_mask", "changed_masks", "update_rank", "MatrixUpdate", "UpdateSparsity", "update_sparsity",
-           "Overlap", "subnetwork_overlap"]
+           "Overlap", "subnetwork_overlap", "stratified_chance_o1", "magnitude_strata"]
 
 RESOLUTIONS = ("fp32", "bf16")
 _EPS32 = float(torch.finfo(torch.float32).eps)
@@ -252,3 +252,41 @@ def subnetwork_overlap(mask1: Mapping[str, torch.Tensor] | torch.Tensor, mask2: 
     rj = d1 * d2 / (d1 + d2 - d1 * d2) if n and (d1 + d2) > 0 else float("nan")
     return Overlap(o1=_ratio(inter, s1), o2=_ratio(inter, s2), jaccard=_ratio(inter, union), intersection_over_min=_ratio(inter, min(s1, s2)),
                    random_o1=d2, random_o2=d1, random_jaccard=rj, n=n, size1=s1, size2=s2, intersection=inter)
+
+
+def stratified_chance_o1(mask1: torch.Tensor, mask2: torch.Tensor, strata: torch.Tensor) -> float:
+    """Chance level of o₁ = |I₁ ∩ I₂| / |I₁| when I₂ is redrawn uniformly WITHIN each stratum, keeping its size there.
+
+    E[o₁] = Σ_s |I₁ ∩ S| · |I₂ ∩ S| / |S|  /  |I₁|  (hypergeometric mean per stratum S). With one stratum it is the
+    uniform chance |I₂|/n of :class:`Overlap`; strata by weight magnitude (:func:`magnitude_strata`) give the overlap
+    expected if which entries change depended on |w| only (at bf16 resolution an update is visible iff it exceeds
+    about half an ulp of w, so both runs change small weights more often). Derived here. NaN if I₁ is empty.
+
+    Shapes: mask1[n], mask2[n] bool, strata[n] integer labels (flattened) -> float.
+    """
+    a, b, s = mask1.reshape(-1).bool(), mask2.reshape(-1).bool(), strata.reshape(-1)
+    if not (a.shape == b.shape == s.shape):
+        raise ValueError(f"mask1, mask2 and strata must have the same number of entries; got {a.numel()}, {b.numel()}, {s.numel()}")
+    if s.is_floating_point() or s.dtype == torch.bool:
+        raise ValueError(f"strata must hold integer labels; got dtype {s.dtype}")
+    k = int(a.sum())
+    if k == 0:
+        return float("nan")
+    _, inv = torch.unique(s, return_inverse=True)
+    size = torch.bincount(inv).double()
+    n1 = torch.bincount(inv, weights=a.double(), minlength=size.numel())
+    n2 = torch.bincount(inv, weights=b.double(), minlength=size.numel())
+    return float((n1 * n2 / size).sum() / k)
+
+
+def magnitude_strata(weights: Mapping[str, torch.Tensor] | torch.Tensor, bins: int = 10) -> torch.Tensor:
+    """Quantile bin (0 .. bins − 1) of |w| of every entry, flattened in the mapping's key order: equal-count strata
+    by weight magnitude for :func:`stratified_chance_o1`."""
+    if not (isinstance(bins, int) and bins >= 1):
+        raise ValueError(f"bins must be an integer >= 1; got {bins!r}")
+    w = weights.reshape(-1) if isinstance(weights, torch.Tensor) else torch.cat([weights[k].reshape(-1) for k in weights])
+    a = w.detach().to("cpu", torch.float64).abs()
+    order = torch.argsort(a, stable=True)
+    out = torch.empty(a.numel(), dtype=torch.long)
+    out[order] = torch.arange(a.numel()) * bins // max(a.numel(), 1)
+    return out
