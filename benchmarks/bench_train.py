@@ -163,7 +163,7 @@ def run_rlref(args, q) -> None:
                            micro_batch_size=args.prompts * args.group, max_new_tokens=args.max_new_tokens, lr=1e-6, temperature=1.0,
                            advantage="grpo", aggregation="token-mean", eps_low=0.2, eps_high=0.2, kl_beta=args.kl_beta,
                            kl_estimator="k3", max_grad_norm=1.0, terms=args.terms, progress=False, bf16=args.device == "cuda",
-                           reward_fn="bench_train:digit_reward"))
+                           reward_fn="bench_train:digit_reward", reference="when_needed"))  # as TRL: no reference model at beta 0
     tr = Trainer(cfg, tokenizer=tok, model=model)
     gen = []
     real = loop.sample
