@@ -47,7 +47,7 @@ def _gym():
     try:
         import gymnasium
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
-        raise ImportError("rlref.interop.gymnasium needs gymnasium: pip install 'rlref[interop]'") from exc
+        raise ImportError("rlref.interop.gymnasium needs gymnasium: pip install gymnasium (or pip install -e '.[interop]')") from exc
     return gymnasium
 
 

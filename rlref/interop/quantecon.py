@@ -33,7 +33,7 @@ def _ddp_class():
     try:
         from quantecon.markov import DiscreteDP
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
-        raise ImportError("rlref.interop.quantecon needs quantecon: pip install 'rlref[quantecon]'") from exc
+        raise ImportError("rlref.interop.quantecon needs quantecon: pip install quantecon (or pip install -e '.[interop]')") from exc
     return DiscreteDP
 
 
