@@ -20,6 +20,12 @@ Discounted sweep: q = r + γ P v, T v = backup.value(q), d = T v − v. Two cert
 
 Modified PI (m > 1) follows each greedy step by m − 1 partial-evaluation sweeps v ← c_π + γ P_π v
 (Puterman §6.5); the bounds above are evaluated at the v of each greedy step, so they hold as is.
+With the hard backup a greedy step may be *lazy* (HardBackup.lazy_value_argmax): once few actions
+change, the gaps sec(s) = max_{a≠π(s)} q_ref(s, a) are kept, and since
+q_v(s, a) ≤ q_ref(s, a) + γ max_{s'} (v − v_ref)(s') (T monotone, shift property), every state with
+sec(s) + γ max (v − v_ref) ≤ (T_π v)(s) has (T v)(s) = (T_π v)(s) exactly; only the other states get
+a full row. So T v, d and the bounds are exact, at the cost of one sweep plus those rows; a lazy
+step that meets the stopping rule is redone as a full backup, so the returned q is a full one.
 
 Never silent: reaching ``max_iter`` (or a float64 fixed point above the threshold) gives
 ``converged=False`` with the achieved, still valid, bound, or a RuntimeError when ``strict``.

@@ -13,7 +13,8 @@ horizon is always solved exactly by backward induction.
 
 "auto" rule (measured, docs/benchmarks.md): every discounted instance runs span-certified modified
 PI with adaptive partial evaluation (at most m − 1 = 19 sweeps per greedy step, stopped once a
-sweep changes v by a span ≤ θ sp(T v − v), θ = 0.03): it was the fastest rlref method on every
+sweep changes v by a span ≤ θ sp(T v − v), θ = 0.03; late greedy steps are exact lazy backups where
+the action gaps allow, see rlref.solve.iteration): it was the fastest rlref method on every
 benchmark instance (Garnet S = 1e4-1e6, slippery grids, RiverSwim), ahead of span VI (which the
 earlier rule ran after a 21-sweep probe on fast-mixing instances) and of Krylov PI. If MPI is not
 certified within 5000 greedy steps, auto continues with Krylov policy iteration (finite
