@@ -417,3 +417,23 @@ def test_import_rlref_solve_does_not_import_cvxpy():
             "assert 'cvxpy' not in sys.modules")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def test_soft_bellman_fixed_point_of_masked_soft_vi():
+    """soft_bellman on a masked MDP uses the reference restricted to the available actions, so the masked soft-VI
+    values are its fixed point (with the unrestricted 1/A reference it was off by beta*log(|A(s)|/A))."""
+    from rlref.solve import soft_bellman
+    from rlref.solve.regularized import soft_value_iteration
+
+    rng = np.random.default_rng(3)
+    S, A = 6, 4
+    P = rng.dirichlet(np.ones(S), size=(S, A))
+    mask = rng.random((S, A)) > 0.5
+    mask[:, 1] = True
+    mdp = TabularMDP(P, rng.uniform(-1, 1, (S, A)), gamma=0.9, action_mask=mask)
+    for beta in (0.05, 0.5, 3.0):
+        v = soft_value_iteration(mdp, beta, epsilon=1e-11).values
+        np.testing.assert_allclose(soft_bellman(mdp, v, beta), v, atol=1e-9)
+        ref = rng.dirichlet(np.ones(A), size=S)
+        v = soft_value_iteration(mdp, beta, ref, epsilon=1e-11).values
+        np.testing.assert_allclose(soft_bellman(mdp, v, beta, ref), v, atol=1e-9)

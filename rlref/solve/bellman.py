@@ -33,7 +33,7 @@ import scipy.sparse as sp
 
 from rlref._checks import as_float_array, check_beta, check_finite
 from rlref.mdp import TabularMDP
-from rlref.policy import greedy_policy, stage_policy, validate_policy
+from rlref.policy import greedy_policy, reference_policy, stage_policy, validate_policy
 from rlref.solve.tilt import soft_greedy_unchecked, soft_value_unchecked
 
 __all__ = [
@@ -165,27 +165,19 @@ def soft_bellman(mdp: TabularMDP, v: np.ndarray, beta: float, pi_ref: np.ndarray
     """The soft (KL-regularized) Bellman backup
     (T_β v)(s) = β log Σ_a π_ref(a|s) exp([r(s, a) + γ Σ_{s'} P(s'|s, a) v(s')]/β).
 
-    β ∈ (0, ∞] (β = ∞ is T_{π_ref}); pi_ref[s, a] (or pi_ref[h, s, a], stage ``h`` used), None = uniform.
+    β ∈ (0, ∞] (β = ∞ is T_{π_ref}); pi_ref[s, a] (or pi_ref[h, s, a], stage ``h`` used), None = uniform;
+    on a masked MDP the reference is restricted to the available actions (:func:`rlref.policy.reference_policy`).
     Shapes: v[s] -> (T_β v)[s].
     Raises ValueError if beta <= 0 or NaN, v has the wrong shape, or pi_ref is not a policy for mdp.
     References: Ziebart (2010), Thm 6.8; Geist, Scherrer & Pietquin (2019), eq. (3) and Prop. 3.
     """
     b = check_beta("beta", beta, allow_inf=True)
-    ref = _resolve_ref(mdp, pi_ref)
+    ref = reference_policy(mdp, pi_ref)
     if ref.ndim == 3:
         if h is None:
             raise ValueError("a staged pi_ref[h, s, a] needs the stage h")
         ref = stage_policy(ref, h)
     return soft_value_unchecked(bellman_q(mdp, v, h), ref, b)
-
-
-def _resolve_ref(mdp: TabularMDP, pi_ref: np.ndarray | None) -> np.ndarray:
-    """A validated, row-normalized reference policy ([s, a] or [h, s, a]); None = uniform."""
-    S, A = mdp.num_states, mdp.num_actions
-    if pi_ref is None:
-        return np.full((S, A), 1.0 / A)
-    ref = validate_policy(mdp, pi_ref, name="pi_ref")
-    return ref / ref.sum(axis=-1, keepdims=True)
 
 
 def _row_max_argmax(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
