@@ -31,6 +31,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+try:  # scipy's CSR mat-vec kernel y += A x (looked up per call, so a wrapper installed on it still sees every call)
+    from scipy.sparse import _sparsetools as _kernels
+except ImportError:  # pragma: no cover - a scipy without the private module: the generic path below
+    _kernels = None
+
 from rlref._checks import as_float_array, check_beta, check_finite
 from rlref.mdp import TabularMDP
 from rlref.policy import greedy_policy, reference_policy, stage_policy, validate_policy
@@ -66,9 +71,17 @@ def _check_v(mdp: TabularMDP, v: np.ndarray, name: str = "v") -> np.ndarray:
 def _q(mdp: TabularMDP, v: np.ndarray, h: int | None, masked: bool = True) -> np.ndarray:
     """r_h + γ P_h v without input checks (internal fast path): P_h (γ v), then r_h added in place on
     the fresh mat-vec output (scaling the (S,) vector instead of the (S, A) product saves one pass
-    over S·A entries; one (S, A) allocation per call), −∞ at masked pairs when ``masked``."""
-    q = mdp.expected_next(mdp.gamma * v, h)
-    q += mdp.reward(h)
+    over S·A entries; one (S, A) allocation per call), −∞ at masked pairs when ``masked``. A float64
+    CSR P with stage-free r: one kernel call that accumulates P (γ v) into a copy of r (no scipy
+    dispatch, no separate pass adding r)."""
+    P = mdp.P
+    if (_kernels is not None and sp.issparse(P) and _is_f64_csr(P) and mdp.r.ndim == 2
+            and np.shape(v) == (P.shape[1],)):
+        q = np.array(mdp.r, dtype=np.float64, order="C")
+        _kernels.csr_matvec(P.shape[0], P.shape[1], P.indptr, P.indices, P.data, mdp.gamma * v, q.reshape(-1))
+    else:
+        q = mdp.expected_next(mdp.gamma * v, h)
+        q += mdp.reward(h)
     if masked:
         _mask_q(mdp, q)
     return q
@@ -358,9 +371,10 @@ class HardBackup:
         rows = self._row_base() + np.argmax(q, axis=-1)
         return select_rows(self.mdp.transition_matrix(), rows, self._blocks()), self.mdp.r.ravel()[rows]
 
-    def deterministic_improvement(self, actions: np.ndarray):
-        """(P_π, c_π) of the deterministic π(s) = actions[s] for the driver's sweeps
-        v ← P_π v; v *= γ; v += c_π (scaling the (S,) vector costs less than scaling P_π's nnz).
+    def deterministic_improvement(self, actions: np.ndarray, scale: float = 1.0):
+        """(scale · P_π, c_π) of the deterministic π(s) = actions[s]; the driver passes scale = γ and
+        sweeps v ← c_π + (γ P_π) v with :func:`affine_sweep` (one kernel call into a buffer holding
+        c_π: scaling P_π's nnz once per greedy step costs less than two vector passes per sweep).
 
         P_π is a CSR row selection of P (rows s·A + π(s), :func:`select_rows`), cached. When π
         differs from the cached policy at k ≤ S/8 states, P_π is that cached matrix with those rows
@@ -374,17 +388,53 @@ class HardBackup:
         P = self.mdp.transition_matrix()
         rows = self._row_base() + actions
         c = self.mdp.r.ravel()[rows]
+        scale = float(scale)
         cached = getattr(self, "_det_cache", None)
-        if cached is not None:
-            base_actions, base = cached
+        if cached is not None and cached[2] == scale:
+            base_actions, base, _ = cached
             changed = np.flatnonzero(actions != base_actions)
             if changed.size == 0:
                 return base, c
             if changed.size <= PATCH_FRACTION * actions.shape[0]:
-                return RowPatched(base, changed, select_rows(P, rows[changed], self._blocks())), c
-        base = select_rows(P, rows, self._blocks())
-        self._det_cache = (actions.copy(), base)
+                return RowPatched(base, changed, _scaled(select_rows(P, rows[changed], self._blocks()), scale)), c
+        base = _scaled(select_rows(P, rows, self._blocks()), scale)
+        self._det_cache = (actions.copy(), base, scale)
         return base, c
+
+
+def _scaled(M, scale: float):
+    """scale · M for a fresh row selection M (CSR: its data scaled in place; dense: in place)."""
+    if scale == 1.0:
+        return M
+    if sp.issparse(M):
+        M.data *= scale
+    else:
+        M *= scale
+    return M
+
+
+def _is_f64_csr(M) -> bool:
+    """Whether scipy's float64 CSR kernel takes M as is (CSR, float64 values, one index dtype)."""
+    return M.format == "csr" and M.data.dtype == np.float64 and M.indices.dtype == M.indptr.dtype
+
+
+def affine_sweep(op, v: np.ndarray, c: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out = c + op @ v, written into ``out`` (not aliasing v) and returned: one partial-evaluation
+    sweep v ← c_π + γ P_π v of modified PI with op = γ P_π (a CSR matrix, a :class:`RowPatched` or a
+    dense array). A float64 CSR op goes straight to scipy's kernel (which accumulates y += A x) with
+    out preloaded with c: no allocation, no extra vector pass (measured on the 100x100 slippery grid,
+    S = 1e4, 4 non-zeros per row: 30 µs vs 48 µs for ``P_π @ v; *= γ; += c`` in the same run).
+    """
+    if isinstance(op, RowPatched):
+        affine_sweep(op.base, v, c, out)
+        out[op.idx] = c[op.idx] + op.patch @ v
+        return out
+    if _kernels is not None and sp.issparse(op) and _is_f64_csr(op) and v.dtype == np.float64 and v.flags.c_contiguous:
+        np.copyto(out, c)
+        _kernels.csr_matvec(op.shape[0], op.shape[1], op.indptr, op.indices, op.data, v, out)
+        return out
+    np.add(c, op @ v, out=out)
+    return out
 
 
 def select_rows(P, rows: np.ndarray, blocks: tuple[np.ndarray, np.ndarray] | None = None):
@@ -421,6 +471,22 @@ def row_blocks(P, max_padding: float = 0.25) -> tuple[np.ndarray, np.ndarray] | 
     data, indices = P.data[:nnz], P.indices[:nnz]
     if k * n == nnz:
         return data.reshape(n, k), indices.reshape(n, k)
+    short = np.flatnonzero(lens < k)
+    if short.size <= 256:  # few short rows (a grid's walls): copy the runs between them, pad each
+        values = np.zeros(n * k, dtype=data.dtype)
+        cols = np.empty(n * k, dtype=indices.dtype)
+        ip = P.indptr
+        src = dst = 0
+        for i in short.tolist():
+            end = int(ip[i + 1])
+            nxt = dst + end - src
+            values[dst:nxt] = data[src:end]
+            cols[dst:nxt] = indices[src:end]
+            cols[nxt:(i + 1) * k] = indices[max(end - 1, 0)]
+            src, dst = end, (i + 1) * k
+        values[dst:] = data[src:]
+        cols[dst:] = indices[src:]
+        return values.reshape(n, k), cols.reshape(n, k)
     stored = np.arange(k) < lens[:, None]  # row-major order of the True entries = CSR order
     values = np.zeros((n, k), dtype=data.dtype)
     values[stored] = data

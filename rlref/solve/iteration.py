@@ -47,7 +47,7 @@ import numpy as np
 
 from rlref._checks import as_float_array, check_count, check_finite
 from rlref.mdp import TabularMDP
-from rlref.solve.bellman import _q
+from rlref.solve.bellman import _q, affine_sweep
 
 __all__ = ["IterationOutcome", "iterate", "backward_induction", "span_bounds_of", "BOUNDS"]
 
@@ -158,15 +158,14 @@ def iterate(
     fast = m > 1 and hasattr(backup, "value_argmax")  # hard modified PI: argmax with the max, P_π cached
     lazy = fast and hasattr(backup, "lazy_value_argmax")  # skip full backups where action gaps hold
     S = v.shape[0]
-    P_pi, c, full = None, None, True
+    P_pi, c, full = None, None, True  # P_pi holds γ P_π (scaled once per greedy step)
     fails, skip = 0, 0
+    bufs = (np.empty(S), np.empty(S)) if m > 1 else ()  # the sweeps alternate between these two
     while k < max_iter:
         k += 1
         v_eval, step = v, None
         if lazy and P_pi is not None and backup.has_gaps():
-            w = P_pi @ v
-            w *= gamma
-            w += c
+            w = affine_sweep(P_pi, v, c, np.empty(S))  # T_π v
             step = backup.lazy_value_argmax(v, w)
             if step is None:  # failed: back off (skip storing gaps for the next 2^fails − 1 full steps)
                 backup.forget_gaps()
@@ -206,28 +205,29 @@ def iterate(
         scale = tiny * max(1.0, float(tv.max()), -float(tv.min()))
         if (width if bounds == "span" else residual) <= scale:
             break  # float64 fixed point above the requested threshold
+        if k == max_iter:
+            break  # no sweeps after the last step: the result is certified at v_eval, as computed
         v = tv
         if m > 1:
             if fast:
-                P_pi, c = backup.deterministic_improvement(actions)
+                P_pi, c = backup.deterministic_improvement(actions, gamma)
             else:
                 P_pi, c = backup.improvement(q)
+                P_pi = gamma * P_pi
+            # v ← c_π + γ P_π v by affine_sweep (one kernel call), into whichever buffer v is not
+            a, b = bufs
             if sweep_tol is None:
-                for _ in range(m - 1):  # v ← c_π + γ P_π v: one mat-vec, two in-place vector passes
-                    v = P_pi @ v
-                    v *= gamma
-                    v += c
+                for _ in range(m - 1):
+                    v = affine_sweep(P_pi, v, c, b if v is a else a)
             else:
                 target = sweep_tol * width
                 for j in range(1, m):
-                    new = P_pi @ v
-                    new *= gamma
-                    new += c
+                    new = affine_sweep(P_pi, v, c, b if v is a else a)
                     if j % SWEEP_CHECK_EVERY:
                         v = new
                         continue
-                    np.subtract(new, v, out=v)  # the old iterate's buffer holds the change
-                    change = float(v.max()) - float(v.min())
+                    diff = new - v if v is tv else np.subtract(new, v, out=v)  # the old iterate's buffer holds the change
+                    change = float(diff.max()) - float(diff.min())
                     v = new
                     if change <= target:
                         break
