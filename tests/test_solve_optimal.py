@@ -213,6 +213,35 @@ def test_deterministic_improvement_patches_few_changed_rows_exactly(sparse):
             actions = new  # the cache keeps its base policy; later cases patch relative to it
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_scaled_improvement_and_affine_sweep_equal_the_explicit_partial_evaluation(sparse):
+    """One partial-evaluation sweep of modified PI, u = c_π + γ P_π v (Puterman §6.5): affine_sweep on
+    deterministic_improvement(π, γ) (γ P_π, full selections and row patches, CSR and dense) equals
+    r(s, π(s)) + γ Σ_s' P(s'|s, π(s)) v(s') computed here from the dense P, into the given buffer."""
+    from rlref.solve.bellman import HardBackup, affine_sweep
+
+    S, A, gamma = 64, 3, 0.9
+    mdp = random_mdp(12, S=S, A=A, gamma=gamma, sparse=sparse, branching=4)
+    P = mdp.dense_P()
+    rng = np.random.default_rng(1)
+    backup = HardBackup(mdp, 0.0)
+    v = rng.normal(size=S)
+    actions = rng.integers(0, A, S)
+    for n_changed in (0, 3, 40):
+        new = actions.copy()
+        flip = rng.choice(S, n_changed, replace=False)
+        new[flip] = (new[flip] + 1) % A
+        op, c = backup.deterministic_improvement(new, gamma)
+        out = np.full(S, np.nan)
+        got = affine_sweep(op, v, c, out)
+        expect = mdp.r[np.arange(S), new] + gamma * (P[np.arange(S), new] @ v)
+        assert got is out
+        assert (type(op).__name__ == "RowPatched") == (n_changed == 3)  # the patch path is covered
+        np.testing.assert_allclose(got, expect, rtol=1e-13, atol=1e-13)
+        unscaled, _ = HardBackup(mdp, 0.0).deterministic_improvement(new)  # the default scale 1: P_π
+        np.testing.assert_allclose(np.asarray(unscaled @ v).ravel(), P[np.arange(S), new] @ v, rtol=1e-13, atol=1e-13)
+
+
 def _masked_instance(seed: int, S: int, A: int, gamma: float, sparse: bool = False, horizon: int | None = None):
     """A random MDP whose masked pairs (≥ 1 allowed action per state) carry the largest rewards, so a
     solver that ignored the mask would pick them."""
