@@ -442,3 +442,12 @@ def test_mpi_lazy_steps_happen_and_keep_the_certificate():
     assert np.abs(res.values - lp.values).max() <= res.value_error_bound + lp.value_error_bound + 1e-9
     v_pi = rs.policy_evaluation(mdp, res.policy).values
     assert (lp.values - v_pi).max() <= res.suboptimality_bound + lp.value_error_bound + 1e-9
+
+
+def test_private_csr_kernel_is_used_only_after_a_self_check():
+    """The fast paths call scipy's private CSR kernel; the import-time self-check (y += A x on a known case) is what
+    keeps a future scipy with other semantics from giving wrong values: it passes on the installed scipy."""
+    from rlref.solve import bellman
+
+    assert bellman._kernel_works()
+    assert bellman._kernels is not None

@@ -22,6 +22,15 @@ import numpy as np
 __all__ = ["EvaluationResult", "PlanningResult", "LPResult", "SoftResult"]
 
 
+def policy_actions(policy: np.ndarray) -> np.ndarray:
+    """The policy as integers: ``actions[s]`` (or ``actions[h, s]``) = the first a maximizing
+    ``policy[s, a]`` (``policy[h, s, a]``), i.e. the lowest-index action among ties; an int64 array
+    of shape (S,) or (H, S). For a deterministic policy ``deterministic_policy(actions, A)``
+    gives ``policy`` back. Never a masked action: ``policy`` is 0 there and positive on some
+    available action of every state."""
+    return np.argmax(policy, axis=-1).astype(np.int64)
+
+
 @dataclass(frozen=True, eq=False)
 class EvaluationResult:
     """The exact value of a fixed policy.
@@ -79,12 +88,8 @@ class PlanningResult:
 
     @property
     def actions(self) -> np.ndarray:
-        """The policy as integers: ``actions[s]`` (or ``actions[h, s]``) = the first a maximizing
-        ``policy[s, a]`` (``policy[h, s, a]``), i.e. the lowest-index action among ties; an int64 array
-        of shape (S,) or (H, S). For a deterministic policy ``deterministic_policy(actions, A)``
-        gives ``policy`` back. Never a masked action: ``policy`` is 0 there and positive on some
-        available action of every state."""
-        return np.argmax(self.policy, axis=-1).astype(np.int64)
+        """The policy as integers (:func:`policy_actions` of ``policy``)."""
+        return policy_actions(self.policy)
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,12 +119,8 @@ class LPResult:
 
     @property
     def actions(self) -> np.ndarray:
-        """The policy as integers: ``actions[s]`` (or ``actions[h, s]``) = the first a maximizing
-        ``policy[s, a]`` (``policy[h, s, a]``), i.e. the lowest-index action among ties; an int64 array
-        of shape (S,) or (H, S). For a deterministic policy ``deterministic_policy(actions, A)``
-        gives ``policy`` back. Never a masked action: ``policy`` is 0 there and positive on some
-        available action of every state."""
-        return np.argmax(self.policy, axis=-1).astype(np.int64)
+        """The policy as integers (:func:`policy_actions` of ``policy``)."""
+        return policy_actions(self.policy)
 
 
 @dataclass(frozen=True, eq=False)

@@ -31,15 +31,34 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from rlref._checks import as_float_array, check_beta, check_finite
+from rlref.mdp import TabularMDP
+from rlref.policy import greedy_policy, reference_policy, stage_policy, validate_policy
+from rlref.solve.tilt import soft_greedy_unchecked, soft_value_unchecked
+
 try:  # scipy's CSR mat-vec kernel y += A x (looked up per call, so a wrapper installed on it still sees every call)
     from scipy.sparse import _sparsetools as _kernels
 except ImportError:  # pragma: no cover - a scipy without the private module: the generic path below
     _kernels = None
 
-from rlref._checks import as_float_array, check_beta, check_finite
-from rlref.mdp import TabularMDP
-from rlref.policy import greedy_policy, reference_policy, stage_policy, validate_policy
-from rlref.solve.tilt import soft_greedy_unchecked, soft_value_unchecked
+
+def _kernel_works() -> bool:
+    """The private kernel is used only if it still computes y += A x on a small known case (a future scipy that
+    changes its arguments or semantics falls back to the public product instead of giving wrong values)."""
+    if _kernels is None:
+        return False
+    try:
+        A = sp.csr_matrix(np.array([[1.0, 0.0, 2.0], [0.0, 3.0, 0.0]]))
+        y = np.array([10.0, 20.0])
+        _kernels.csr_matvec(2, 3, A.indptr, A.indices, A.data, np.array([1.0, 2.0, 3.0]), y)
+        return bool(np.array_equal(y, np.array([17.0, 26.0])))
+    except Exception:  # pragma: no cover - any failure: use the public path
+        return False
+
+
+if not _kernel_works():  # pragma: no cover
+    _kernels = None
+
 
 __all__ = [
     "bellman_q",
