@@ -435,3 +435,12 @@ def test_fuzz_lp_value(m: TabularMDP, backend: str) -> None:
     ok, res = contract(lambda: solve.lp_value(m, backend=backend), "backend")
     if ok:
         np.testing.assert_allclose(res.values, _brute_optimum(m), atol=1e-6 * max(1.0, float(np.abs(m.r).max()) / (1 - m.gamma)))
+
+
+def test_soft_value_iteration_at_huge_beta_is_the_reference_value():
+    """The fuzzer's falsifying case (β = 1e300, γ = 0): β log Σ π_ref e^{r/β} = E_ref[r] + O(1/β), a closed form;
+    a reference computed with logsumexp after a row-max shift rounds this to max r (the bug was in the test)."""
+    r = np.array([[0.21327155, 0.45899312]])
+    m = TabularMDP(np.ones((1, 2, 1)), r, gamma=0.0)
+    res = solve.soft_value_iteration(m, 1e300, max_iter=1)
+    assert res.values[0] == pytest.approx(r.mean(), abs=1e-12)
