@@ -657,12 +657,7 @@ class Trainer:
                 tot += torch.tensor([loss.item() / self.world, float((out.chosen_rewards > out.rejected_rewards).sum()),
                                      float(mf[:h].sum()), float(mf.sum()), float((ent[: 2 * h] * mf).sum())], dtype=torch.float64)
         _all_reduce(tot)
-        gn = self.optimizer_step()
-        dt = time.perf_counter() - t0
-        ntok = int(tot[3].item())
-        return StepResult(step=k, loss=float(tot[0]), reward_mean=float(tot[1] / n), accuracy=float(tot[1] / n),
-                          response_length_mean=float(tot[2] / n), kl=math.nan, entropy=float(tot[4] / tot[3]), clip_fraction=0.0,
-                          grad_norm=gn, tokens=ntok, tokens_per_s=ntok / max(dt, 1e-9), seconds=dt)
+        return self._teacher_forced_result(k, t0, n, loss=tot[0], hits=tot[1], length_sum=tot[2], tokens=tot[3], entropy_sum=tot[4])
 
     # ---- SFT ------------------------------------------------------------------------------------
     def sft_step(self, k: int) -> StepResult:
@@ -696,12 +691,17 @@ class Trainer:
                 ok = sum(self.task.check(p, t) for p, t in zip(probs[mbs[j]], targets[mbs[j]], strict=True))
                 tot += torch.tensor([loss.item() / self.world, float(mf.sum()), float((ent * mf).sum()), float(ok)], dtype=torch.float64)
         _all_reduce(tot)
+        return self._teacher_forced_result(k, t0, n, loss=tot[0], hits=tot[3], length_sum=tot[1], tokens=tot[1], entropy_sum=tot[2])
+
+    def _teacher_forced_result(self, k: int, t0: float, n: int, *, loss, hits, length_sum, tokens, entropy_sum) -> StepResult:
+        """Optimizer step and metrics of a teacher-forced family (DPO, SFT): the sums are already all-reduced;
+        reward_mean = accuracy = hits / n; no KL and no clipping."""
         gn = self.optimizer_step()
         dt = time.perf_counter() - t0
-        ntok = int(tot[1].item())
-        return StepResult(step=k, loss=float(tot[0]), reward_mean=float(tot[3] / n), accuracy=float(tot[3] / n),
-                          response_length_mean=float(tot[1] / n), kl=math.nan, entropy=float(tot[2] / tot[1]), clip_fraction=0.0,
-                          grad_norm=gn, tokens=ntok, tokens_per_s=ntok / max(dt, 1e-9), seconds=dt)
+        ntok = int(tokens.item())
+        return StepResult(step=k, loss=float(loss), reward_mean=float(hits / n), accuracy=float(hits / n),
+                          response_length_mean=float(length_sum / n), kl=math.nan, entropy=float(entropy_sum / tokens),
+                          clip_fraction=0.0, grad_norm=gn, tokens=ntok, tokens_per_s=ntok / max(dt, 1e-9), seconds=dt)
 
     def step(self, k: int) -> StepResult:
         fam = self.cfg.family
